@@ -1,0 +1,170 @@
+// job_record: the shared state of one job, between its pool, its fiber and its job<R> handles.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include <fiberpool/detail/task.hpp>
+#include <fiberpool/detail/timer_handle.hpp>
+#include <fiberpool/detail/wait.hpp>
+#include <fiberpool/options.hpp>
+#include <fiberpool/types.hpp>
+
+namespace fiberpool::detail {
+
+class pool_core;
+
+// What a job carries only when job_options asked for it, so a plain job stays small.
+struct job_extras {
+  std::string name;
+  std::string group;
+  std::optional<clock::duration> soft_time_limit;
+  std::optional<clock::duration> hard_time_limit;
+  std::function<void(job_id)> on_accepted;
+  std::function<void(job_id, job_state, std::exception_ptr)> on_ended;
+  timer_handle soft_timer;   // armed while the job runs
+  timer_handle hard_timer;
+};
+
+// What a cancel request asks for; a stronger request replaces a weaker one, never the reverse.
+enum class cancel_kind : std::uint8_t { none = 0, soft_limit = 1, hard_limit = 2, kill = 3 };
+
+// Reference counted: the pool holds one reference from apply() to the job's end, each job<R>
+// handle holds one. The fields below the API are the pool layer's (lib/pool) to read and write.
+class job_record : public task, public cancellable {
+ public:
+  job_record() noexcept;
+  virtual ~job_record();
+  job_record(const job_record&) = delete;
+  job_record& operator=(const job_record&) = delete;
+
+  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  job_id id() const noexcept { return id_; }
+  job_state state() const noexcept { return state_.load(std::memory_order_acquire); }
+
+  // wait_until: waits for a terminal state; false if the deadline passed first. Cancellation point.
+  bool wait_until(std::optional<clock::time_point> deadline);
+  // rethrow_failure: for a job that did not succeed, throws what job::get() must throw.
+  void rethrow_failure() const;
+  // terminate: the owning pool's terminate_job(id(), signal).
+  bool terminate(int signal);
+
+  // invoke: runs the target on the job's fiber and stores its result; throws what it throws.
+  virtual void invoke() = 0;
+  // drop_target: destroys the target and its captures once it can no longer run.
+  virtual void drop_target() noexcept = 0;
+
+  // task: the runtime runs the job's fiber through these.
+  void run() noexcept override;
+  void discard() noexcept override;
+
+  // cancellable
+  bool cancel_requested() const noexcept override;
+  void raise_cancellation() override;
+
+  // --- pool layer state ---
+  pool_core* owner = nullptr;
+  job_record* next_queued = nullptr;     // admission FIFO links, guarded by the owner's lock
+  job_record* prev_queued = nullptr;
+  job_record* inline_parent = nullptr;   // the job whose fiber an inline child borrows
+  fiber_site* site = nullptr;            // while running; guarded by the owner's lock
+  std::unique_ptr<job_extras> extras;
+  std::exception_ptr error;              // failed / terminated: what get() rethrows
+  clock::time_point started_at{};
+  std::atomic<std::uint32_t> cancel{0};  // cancel_kind in the low byte, signal above it
+  bool is_inline = false;               // runs on the fiber of the job that applied it
+  bool ending = false;                  // its end is being recorded; guarded by the owner's lock
+  bool soft_raised = false;             // the soft limit was raised once (only the job reads it)
+  spin_mutex mu;                         // guards waiters
+  wait_list waiters;                     // fibers and threads in wait_until
+  std::atomic<job_state> state_{job_state::queued};
+
+ private:
+  std::atomic<std::uint32_t> refs_{1};
+  job_id id_;
+};
+
+// ref_ptr: an intrusive owning pointer to a job record.
+template <class T>
+class ref_ptr {
+ public:
+  ref_ptr() = default;
+  explicit ref_ptr(T* p) noexcept : p_(p) {}  // adopts one reference
+  ref_ptr(const ref_ptr& o) noexcept : p_(o.p_) { if (p_) p_->add_ref(); }
+  ref_ptr(ref_ptr&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+  ref_ptr& operator=(ref_ptr o) noexcept { std::swap(p_, o.p_); return *this; }
+  ~ref_ptr() { if (p_) p_->release(); }
+  T* get() const noexcept { return p_; }
+  T* operator->() const noexcept { return p_; }
+  T& operator*() const noexcept { return *p_; }
+  explicit operator bool() const noexcept { return p_ != nullptr; }
+  // detach: gives up ownership of the reference without releasing it.
+  T* detach() noexcept { return std::exchange(p_, nullptr); }
+
+ private:
+  T* p_ = nullptr;
+};
+
+// result_record: a job record that can hold an R.
+template <class R>
+class result_record : public job_record {
+  using stored = std::conditional_t<std::is_reference_v<R>,
+                                    std::reference_wrapper<std::remove_reference_t<R>>, R>;
+
+ public:
+  // result: a copy when R is copyable (every handle can get() it); moved out otherwise.
+  R result() {
+    if constexpr (std::is_reference_v<R>) return value_->get();
+    else if constexpr (std::is_copy_constructible_v<R>) return *value_;
+    else return std::move(*value_);
+  }
+
+ protected:
+  template <class F>
+  void store(F& fn) { value_.emplace(fn()); }
+
+ private:
+  std::optional<stored> value_;
+};
+
+template <>
+class result_record<void> : public job_record {
+ public:
+  void result() {}
+
+ protected:
+  template <class F>
+  void store(F& fn) { fn(); }
+};
+
+template <class R, class F>
+class job_impl final : public result_record<R> {
+ public:
+  explicit job_impl(F&& fn) : fn_(std::move(fn)) {}
+  void invoke() override { this->store(*fn_); }
+  void drop_target() noexcept override { fn_.reset(); }
+
+ private:
+  std::optional<F> fn_;
+};
+
+// is_null_callable: a null function pointer or an empty std::function.
+template <class F>
+bool is_null_callable(const F& f) noexcept {
+  if constexpr (std::is_pointer_v<F> || std::is_member_pointer_v<F>) return f == nullptr;
+  else if constexpr (requires { typename F::result_type; static_cast<bool>(f); }) return !static_cast<bool>(f);
+  else return false;
+}
+
+}  // namespace fiberpool::detail

@@ -1,0 +1,87 @@
+// The one cancellable wait every fiberpool wait goes through: parker, waiter lists, fiber sites.
+#pragma once
+
+#include <optional>
+#include <mutex>
+
+#include <fiberpool/detail/parker.hpp>
+#include <fiberpool/detail/spin_mutex.hpp>
+#include <fiberpool/types.hpp>
+
+namespace fiberpool::detail {
+
+// What a cancellable wait consults: the job running on a fiber. Implemented by the pool's job
+// records; an inline child job chains to the job whose fiber it borrows.
+class cancellable {
+ public:
+  virtual bool cancel_requested() const noexcept = 0;
+  // raise_cancellation: throws the pending kill (job_terminated), or a soft time limit once.
+  virtual void raise_cancellation() = 0;
+
+ protected:
+  ~cancellable() = default;
+};
+
+// The per-fiber state a canceller needs to wake a job suspended in a wait. Lives as the fiber's
+// Boost.Fiber properties; `current` is null while the fiber runs no job.
+struct fiber_site {
+  spin_mutex mu;
+  parker* parked = nullptr;         // guarded by mu
+  cancellable* current = nullptr;   // written only by the fiber itself
+
+  // wake: makes a parked wait return so it can see a new cancel request. Never suspends.
+  void wake() noexcept {
+    std::lock_guard lk(mu);
+    if (parked) parked->unpark();
+  }
+};
+
+// this_fiber_site: the calling fiber's site, or null outside job fibers.
+fiber_site* this_fiber_site() noexcept;
+// install_fiber_site: gives the calling fiber a site (owned by the fiber from then on).
+fiber_site& install_fiber_site();
+
+// A waiter in a wait_list. Lives on the waiting fiber's stack.
+struct waiter {
+  parker park;
+  waiter* prev = nullptr;
+  waiter* next = nullptr;
+  bool linked = false;
+  bool notified = false;   // set by the notifier under the list owner's lock
+  void* slot = nullptr;    // a hand-off cell for primitives that pass a value or a grant
+};
+
+// An intrusive FIFO of waiters; the owner's spin_mutex guards it.
+class wait_list {
+ public:
+  bool empty() const noexcept { return head_ == nullptr; }
+  void push_back(waiter& w) noexcept;
+  void remove(waiter& w) noexcept;
+  waiter* front() const noexcept { return head_; }
+  // notify_one / notify_all: unlink, mark notified and unpark. Return how many were woken.
+  bool notify_one() noexcept;
+  std::size_t notify_all() noexcept;
+
+ private:
+  waiter* head_ = nullptr;
+  waiter* tail_ = nullptr;
+};
+
+enum class wait_status { notified, timed_out, cancelled };
+
+// wait_on: links a waiter into `list`, releases `lk`, and waits until notified, the deadline, or a
+// cancel request for the calling job. Returns with `lk` held and the waiter unlinked. Never throws:
+// on `cancelled` the caller undoes what it must and then calls raise_cancellation().
+// `slot` is stored in the waiter for the notifier (a value cell, a grant flag).
+wait_status wait_on(wait_list& list, std::unique_lock<spin_mutex>& lk,
+                    std::optional<clock::time_point> deadline, void* slot = nullptr) noexcept;
+
+// park_cancellable: waits on a private parker (sleep) until the deadline or a cancel request.
+wait_status park_cancellable(parker& p, std::optional<clock::time_point> deadline) noexcept;
+
+// raise_cancellation: throws the calling job's pending kill or soft time limit; no-op outside jobs
+// or when nothing is pending. Every cancellation point ends with it.
+void raise_cancellation();
+bool cancel_requested() noexcept;
+
+}  // namespace fiberpool::detail

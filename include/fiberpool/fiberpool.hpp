@@ -1,0 +1,15 @@
+// The umbrella header: everything in fiberpool's public API.
+#pragma once
+
+#include <fiberpool/diagnostics.hpp>
+#include <fiberpool/errors.hpp>
+#include <fiberpool/job.hpp>
+#include <fiberpool/log.hpp>
+#include <fiberpool/options.hpp>
+#include <fiberpool/runtime.hpp>
+#include <fiberpool/signals.hpp>
+#include <fiberpool/sync.hpp>
+#include <fiberpool/task_pool.hpp>
+#include <fiberpool/this_job.hpp>
+#include <fiberpool/timer.hpp>
+#include <fiberpool/types.hpp>

@@ -1,0 +1,147 @@
+// Admission: apply() decides start, queue, wait for room, refuse, or run inline; resizing starts
+// what the new limit lets through.
+#include <string>
+
+#include <fiberpool/errors.hpp>
+#include <fiberpool/task_pool.hpp>
+
+#include "pool/pool_core.hpp"
+#include "runtime/runtime_core.hpp"
+
+namespace fiberpool::detail {
+namespace {
+
+std::string closed_message(const std::string& name, pool_state s) {
+  return "fiberpool: pool '" + name + "' is " + std::string(to_string(s)) +
+         " and accepts no more jobs; apply() before close()/stop(), or make a new pool";
+}
+
+}  // namespace
+
+std::unique_ptr<job_extras> pool_core::make_extras(job_options&& o) const {
+  auto soft = o.soft_time_limit ? o.soft_time_limit : opts.soft_time_limit;
+  auto hard = o.hard_time_limit ? o.hard_time_limit : opts.hard_time_limit;
+  if (o.name.empty() && o.group.empty() && !soft && !hard && !o.on_accepted && !o.on_ended) return nullptr;
+  auto x = std::make_unique<job_extras>();
+  x->name = std::move(o.name);
+  x->group = std::move(o.group);
+  x->soft_time_limit = soft;
+  x->hard_time_limit = hard;
+  x->on_accepted = std::move(o.on_accepted);
+  x->on_ended = std::move(o.on_ended);
+  return x;
+}
+
+void pool_core::submit(job_record& rec, job_options&& o) {
+  ref_ptr<job_record> pool_ref(&rec);  // adopted; handed to live_ once the job is accepted
+  rec.owner = this;
+  rec.extras = make_extras(std::move(o));
+  job_record* caller = current_job();
+  bool from_own_job = caller && caller->owner == this;
+
+  std::unique_lock lk(mu_);
+  bool start_now = false;
+  for (;;) {
+    if (state_ == pool_state::closed || state_ == pool_state::stopped)
+      throw pool_closed(closed_message(opts.name, state_));
+    if (from_own_job && running_ >= limit_) {
+      // eventlet's rule: a job applying into its own full pool runs the child on its own fiber,
+      // so recursion cannot deadlock waiting for a slot it holds itself.
+      rec.is_inline = true;
+      ++borrowed_;
+      rec.state_.store(job_state::running, std::memory_order_release);
+      break;
+    }
+    start_now = state_ == pool_state::running && running_ < limit_ && !queue_head_;
+    if (start_now || waiting_ < opts.max_queued) break;
+    if (opts.on_overflow == overflow::reject)
+      throw pool_full("fiberpool: pool '" + opts.name + "' has " + std::to_string(waiting_) +
+                      " jobs queued (max_queued); retry later, raise max_queued, or use overflow::block");
+    if (detail::wait_on(room_waiters_, lk, std::nullopt) == wait_status::cancelled) {
+      lk.unlock();
+      detail::raise_cancellation();
+      lk.lock();
+    }
+  }
+  live_.emplace(rec.id(), pool_ref.get());
+  if (start_now) {
+    ++running_;
+    rec.state_.store(job_state::running, std::memory_order_release);
+  } else if (!rec.is_inline) {
+    enqueue(rec);
+  }
+  lk.unlock();
+  pool_ref.detach();  // the pool's reference now lives in live_
+
+  signals.pool_apply.emit(self, rec.id());
+  if (rec.is_inline) run_inline(rec);
+  else if (start_now) launch(rec);
+}
+
+void pool_core::enqueue(job_record& rec) noexcept {
+  rec.prev_queued = queue_tail_;
+  rec.next_queued = nullptr;
+  if (queue_tail_) queue_tail_->next_queued = &rec;
+  else queue_head_ = &rec;
+  queue_tail_ = &rec;
+  ++waiting_;
+}
+
+void pool_core::unlink_queued(job_record& rec) noexcept {
+  if (rec.prev_queued) rec.prev_queued->next_queued = rec.next_queued;
+  else queue_head_ = rec.next_queued;
+  if (rec.next_queued) rec.next_queued->prev_queued = rec.prev_queued;
+  else queue_tail_ = rec.prev_queued;
+  rec.prev_queued = rec.next_queued = nullptr;
+  --waiting_;
+  room_waiters_.notify_one();
+}
+
+// take_startable: with mu_ held, moves queued jobs into free slots.
+std::vector<job_record*> pool_core::take_startable() {
+  std::vector<job_record*> out;
+  if (state_ != pool_state::running && state_ != pool_state::closed) return out;
+  while (queue_head_ && running_ < limit_) {
+    job_record* rec = queue_head_;
+    unlink_queued(*rec);
+    ++running_;
+    rec->state_.store(job_state::running, std::memory_order_release);
+    out.push_back(rec);
+  }
+  return out;
+}
+
+void pool_core::launch(job_record& rec) { rtc_->submit(&rec); }
+
+void pool_core::launch(const std::vector<job_record*>& recs) {
+  for (job_record* r : recs) launch(*r);
+}
+
+void pool_core::grow(std::size_t n) {
+  change_limit([n](std::size_t old) { return old + std::min(n, SIZE_MAX - old); });
+}
+
+void pool_core::shrink(std::size_t n) {
+  // Never kills: running jobs finish, and starts resume once running() < limit() again.
+  change_limit([n](std::size_t old) { return old - std::min(n, old); });
+}
+
+void pool_core::resize(std::size_t new_limit) {
+  change_limit([new_limit](std::size_t) { return new_limit; });
+}
+
+template <class F>
+void pool_core::change_limit(F&& next_limit) {
+  std::size_t old, now;
+  std::vector<job_record*> startable;
+  {
+    std::lock_guard lk(mu_);
+    old = limit_;
+    now = limit_ = next_limit(old);
+    startable = take_startable();
+  }
+  signals.pool_resized.emit(self, old, now);
+  launch(startable);
+}
+
+}  // namespace fiberpool::detail

@@ -1,0 +1,89 @@
+// job_record: pseudo-pids, waiting for a job's end, what get() throws, and the cancellation checks.
+#include <fiberpool/detail/job_record.hpp>
+
+#include <string>
+
+#include <fiberpool/errors.hpp>
+
+#include "pool/pool_core.hpp"
+
+namespace fiberpool::detail {
+namespace {
+
+// The process-wide pseudo-pid counter (one of the two pieces of global state fiberpool allows).
+std::atomic<job_id> next_id{1};
+std::atomic<std::size_t> records_alive{0};
+
+cancel_kind kind_of(std::uint32_t c) noexcept { return static_cast<cancel_kind>(c & 0xff); }
+int signal_of(std::uint32_t c) noexcept { return static_cast<int>(c >> 8); }
+
+}  // namespace
+
+std::size_t live_job_records() noexcept { return records_alive.load(); }
+
+job_record::job_record() noexcept : id_(next_id.fetch_add(1, std::memory_order_relaxed)) {
+  records_alive.fetch_add(1, std::memory_order_relaxed);
+}
+
+job_record::~job_record() { records_alive.fetch_sub(1, std::memory_order_relaxed); }
+
+bool job_record::wait_until(std::optional<clock::time_point> deadline) {
+  detail::raise_cancellation();
+  std::unique_lock lk(mu);
+  while (!is_terminal(state())) {
+    auto st = wait_on(waiters, lk, deadline);
+    if (st == wait_status::timed_out) return is_terminal(state());
+    if (st == wait_status::cancelled) {
+      lk.unlock();
+      detail::raise_cancellation();
+      lk.lock();
+    }
+  }
+  return true;
+}
+
+void job_record::rethrow_failure() const {
+  switch (state()) {
+    case job_state::succeeded:
+      return;
+    case job_state::failed:
+    case job_state::terminated:
+      std::rethrow_exception(error);
+    case job_state::cancelled:
+      throw job_cancelled("fiberpool: job " + std::to_string(id_) + " was cancelled before it ran");
+    default:
+      throw fiberpool::error("fiberpool: job " + std::to_string(id_) + " has not ended; wait() for it first");
+  }
+}
+
+bool job_record::terminate(int signal) {
+  if (is_terminal(state()) || !owner) return false;
+  return owner->terminate_job(id_, signal);
+}
+
+void job_record::run() noexcept { owner->run_job(*this); }
+void job_record::discard() noexcept { owner->discard_job(*this); }
+
+bool job_record::cancel_requested() const noexcept {
+  for (const job_record* r = this; r; r = r->inline_parent) {
+    auto k = kind_of(r->cancel.load(std::memory_order_acquire));
+    if (k >= cancel_kind::hard_limit) return true;
+    if (r == this && k == cancel_kind::soft_limit && !soft_raised) return true;
+  }
+  return false;
+}
+
+void job_record::raise_cancellation() {
+  // A kill of the job whose fiber an inline child borrows reaches the child's code too.
+  for (const job_record* r = this; r; r = r->inline_parent) {
+    auto c = r->cancel.load(std::memory_order_acquire);
+    if (kind_of(c) == cancel_kind::kill) throw job_terminated(signal_of(c));
+    if (kind_of(c) == cancel_kind::hard_limit) throw time_limit_exceeded(signal_of(c));
+  }
+  if (kind_of(cancel.load(std::memory_order_acquire)) == cancel_kind::soft_limit && !soft_raised) {
+    soft_raised = true;
+    throw soft_time_limit_exceeded("fiberpool: job " + std::to_string(id_) + " exceeded its soft time limit");
+  }
+}
+
+}  // namespace fiberpool::detail

@@ -1,0 +1,185 @@
+// A job's life on its fiber: accept callback, time limits, the target, and its one recorded end.
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include <fiberpool/errors.hpp>
+#include <fiberpool/task_pool.hpp>
+
+#include "pool/pool_core.hpp"
+#include "runtime/runtime_core.hpp"
+
+namespace fiberpool::detail {
+namespace {
+
+std::string describe(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (const job_terminated& ex) {
+    return ex.what();
+  } catch (...) {
+    return "a non-standard exception";
+  }
+}
+
+const char* job_name(const job_record& rec) {
+  return rec.extras && !rec.extras->name.empty() ? rec.extras->name.c_str() : "-";
+}
+
+}  // namespace
+
+job_record* current_job() noexcept {
+  fiber_site* site = this_fiber_site();
+  return site ? static_cast<job_record*>(site->current) : nullptr;
+}
+
+void pool_core::run_job(job_record& rec) noexcept {
+  fiber_site* site = nullptr;
+  try {
+    site = &install_fiber_site();
+  } catch (...) {
+    // Out of memory before the job could start: it ends failed, its end still recorded once.
+    rec.error = std::current_exception();
+    complete(rec, job_state::failed, slot_kind::pooled);
+    return;
+  }
+  execute(rec, *site, slot_kind::pooled);
+}
+
+void pool_core::run_inline(job_record& rec) noexcept {
+  execute(rec, install_fiber_site(), slot_kind::borrowed);
+}
+
+void pool_core::discard_job(job_record& rec) noexcept {
+  rec.error = std::make_exception_ptr(fiberpool::error(
+      "fiberpool: pool '" + opts.name + "' could not create a fiber for job " + std::to_string(rec.id())));
+  complete(rec, job_state::failed, slot_kind::pooled);
+}
+
+void pool_core::execute(job_record& rec, fiber_site& site, slot_kind slot) noexcept {
+  {
+    std::lock_guard lk(mu_);
+    rec.site = &site;
+    rec.started_at = clock::now();
+  }
+  rec.inline_parent = static_cast<job_record*>(site.current);
+  site.current = &rec;
+
+  job_state end = job_state::succeeded;
+  try {
+    arm_limits(rec);
+    signals.job_started.emit(self, rec.id());
+    rec.raise_cancellation();  // killed between admission and start
+    if (rec.extras && rec.extras->on_accepted) {
+      try {
+        rec.extras->on_accepted(rec.id());
+      } catch (...) {
+        SPDLOG_LOGGER_ERROR(log, "fiberpool: on_accepted of job {} ({}) in pool '{}' threw: {}", rec.id(),
+                            job_name(rec), opts.name, describe(std::current_exception()));
+      }
+    }
+    rec.invoke();
+  } catch (const job_terminated&) {
+    end = job_state::terminated;
+    rec.error = std::current_exception();
+  } catch (...) {
+    end = job_state::failed;
+    rec.error = std::current_exception();
+  }
+  // The kill is sticky: a job that swallowed it (catch (...)) and returned still ends terminated.
+  if (end != job_state::terminated) {
+    auto c = rec.cancel.load(std::memory_order_acquire);
+    auto kind = static_cast<cancel_kind>(c & 0xff);
+    if (kind == cancel_kind::kill || kind == cancel_kind::hard_limit) {
+      end = job_state::terminated;
+      int sig = static_cast<int>(c >> 8);
+      rec.error = kind == cancel_kind::kill ? std::make_exception_ptr(job_terminated(sig))
+                                            : std::make_exception_ptr(time_limit_exceeded(sig));
+    }
+  }
+  site.current = rec.inline_parent;
+  complete(rec, end, slot);
+}
+
+void pool_core::complete(job_record& rec, job_state end, slot_kind slot) noexcept {
+  disarm_limits(rec);
+  rec.drop_target();
+  if (end == job_state::failed) {
+    SPDLOG_LOGGER_DEBUG(log, "fiberpool: job {} ({}) in pool '{}' failed: {}", rec.id(), job_name(rec), opts.name,
+                        describe(rec.error));
+  }
+  // Callbacks first, so that get() and waitall() return only after on_ended has run.
+  if (rec.extras && rec.extras->on_ended) {
+    try {
+      rec.extras->on_ended(rec.id(), end, end == job_state::failed || end == job_state::terminated ? rec.error : nullptr);
+    } catch (...) {
+      SPDLOG_LOGGER_ERROR(log, "fiberpool: on_ended of job {} ({}) in pool '{}' threw: {}", rec.id(), job_name(rec),
+                          opts.name, describe(std::current_exception()));
+    }
+  }
+  signals.job_ended.emit(self, rec.id(), end);
+
+  std::vector<job_record*> startable;
+  {
+    std::lock_guard lk(mu_);
+    rec.site = nullptr;
+    live_.erase(rec.id());
+    ++ended_[static_cast<std::size_t>(end)];
+    if (slot == slot_kind::pooled) --running_;
+    if (slot == slot_kind::borrowed) --borrowed_;
+    rec.state_.store(end, std::memory_order_release);
+    startable = take_startable();
+    if (idle()) idle_waiters_.notify_all();
+  }
+  {
+    std::lock_guard lk(rec.mu);
+    rec.waiters.notify_all();
+  }
+  // The freed slot goes to the next queued job, started on this same thread.
+  launch(startable);
+  rec.release();  // the pool's reference
+}
+
+void pool_core::arm_limits(job_record& rec) {
+  if (!rec.extras) return;
+  auto arm = [&](const std::optional<clock::duration>& limit, cancel_kind kind) -> timer_handle {
+    if (!limit) return {};
+    return rtc_->call_at(rec.started_at + *limit, [token = token_, id = rec.id(), kind] {
+      std::lock_guard lk(token->mu);
+      if (token->pool) token->pool->on_limit(id, kind);
+    });
+  };
+  rec.extras->soft_timer = arm(rec.extras->soft_time_limit, cancel_kind::soft_limit);
+  rec.extras->hard_timer = arm(rec.extras->hard_time_limit, cancel_kind::hard_limit);
+}
+
+void pool_core::disarm_limits(job_record& rec) noexcept {
+  if (!rec.extras) return;
+  rtc_->cancel(std::exchange(rec.extras->soft_timer, {}));
+  rtc_->cancel(std::exchange(rec.extras->hard_timer, {}));
+}
+
+void pool_core::on_limit(job_id id, cancel_kind kind) noexcept {
+  {
+    std::lock_guard lk(mu_);
+    auto it = live_.find(id);
+    if (it == live_.end() || it->second->ending) return;
+    request_cancel(*it->second, kind, kind == cancel_kind::hard_limit ? SIGKILL : SIGUSR1);
+  }
+  SPDLOG_LOGGER_WARN(log, "fiberpool: job {} in pool '{}' reached its {} time limit", id, opts.name,
+                     kind == cancel_kind::hard_limit ? "hard" : "soft");
+}
+
+void pool_core::request_cancel(job_record& rec, cancel_kind kind, int signal) noexcept {
+  // Only ever strengthen a request: a kill is never downgraded to a soft limit.
+  std::uint32_t want = static_cast<std::uint32_t>(kind) | (static_cast<std::uint32_t>(signal) << 8);
+  std::uint32_t cur = rec.cancel.load(std::memory_order_acquire);
+  while ((cur & 0xff) < static_cast<std::uint32_t>(kind) &&
+         !rec.cancel.compare_exchange_weak(cur, want, std::memory_order_acq_rel)) {}
+  // rec.site is cleared under mu_ (held here) before the fiber can end, so it is alive.
+  if (rec.site) rec.site->wake();
+}
+
+}  // namespace fiberpool::detail

@@ -1,0 +1,182 @@
+// Lifecycle (Celery BasePool): start, close, stop, stop_for, terminate, restart; and killing jobs.
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include <fiberpool/errors.hpp>
+#include <fiberpool/task_pool.hpp>
+
+#include "pool/pool_core.hpp"
+#include "runtime/runtime_core.hpp"
+
+namespace fiberpool::detail {
+
+void pool_core::start() {
+  std::vector<job_record*> startable;
+  {
+    std::lock_guard lk(mu_);
+    if (state_ != pool_state::created)
+      throw fiberpool::error("fiberpool: start() on pool '" + opts.name + "', which is " +
+                             std::string(to_string(state_)) + "; a pool starts once (use restart() to "
+                             "replace its threads, or make a new pool)");
+    state_ = pool_state::running;
+  }
+  SPDLOG_LOGGER_INFO(log, "fiberpool: pool '{}' started: limit {}, {} thread(s)", opts.name, limit(), num_processes());
+  signals.pool_started.emit(self);
+  {
+    std::lock_guard lk(mu_);
+    startable = take_startable();
+  }
+  launch(startable);
+}
+
+void pool_core::close() {
+  std::lock_guard lk(mu_);
+  if (state_ == pool_state::created || state_ == pool_state::running) state_ = pool_state::closed;
+  // Submitters blocked on a full queue must now see pool_closed.
+  room_waiters_.notify_all();
+}
+
+void pool_core::check_not_own_job(const char* what) const {
+  job_record* j = current_job();
+  if (j && j->owner == this)
+    throw deadlock_error(std::string("fiberpool: ") + what + " was called from job " + std::to_string(j->id()) +
+                         " of pool '" + opts.name + "', which would wait for itself; call it from outside the pool");
+}
+
+// begin_shutdown: closes the pool and emits pool_preshutdown; false if another caller already
+// shuts it down (this one then just waits for the end).
+bool pool_core::begin_shutdown(const char* what) {
+  check_not_own_job(what);
+  bool first = false;
+  bool never_started = false;
+  {
+    std::lock_guard lk(mu_);
+    if (!shutting_down_) {
+      first = shutting_down_ = true;
+      never_started = state_ == pool_state::created;
+      state_ = pool_state::closed;
+      room_waiters_.notify_all();  // submitters blocked on a full queue must now see pool_closed
+    }
+  }
+  if (!first) {
+    stopped_.wait();
+    return false;
+  }
+  SPDLOG_LOGGER_INFO(log, "fiberpool: pool '{}' shutting down ({})", opts.name, what);
+  signals.pool_preshutdown.emit(self);
+  // Jobs of a pool that never started cannot run: they end cancelled.
+  if (never_started) cancel_all_queued();
+  return true;
+}
+
+void pool_core::finish_shutdown() {
+  timer_->clear();
+  timer_->wait_idle();
+  {
+    std::lock_guard lk(mu_);
+    state_ = pool_state::stopped;
+  }
+  signals.pool_postshutdown.emit(self);
+  SPDLOG_LOGGER_INFO(log, "fiberpool: pool '{}' stopped", opts.name);
+  stopped_.set();
+}
+
+void pool_core::stop() {
+  if (!begin_shutdown("stop()")) return;
+  waitall_until(std::nullopt);
+  finish_shutdown();
+}
+
+bool pool_core::stop_for(clock::duration grace) {
+  if (!begin_shutdown("stop_for()")) return true;
+  bool in_time = waitall_until(clock::now() + grace);
+  if (!in_time) {
+    SPDLOG_LOGGER_WARN(log, "fiberpool: pool '{}': jobs still running after the grace period; terminating them",
+                       opts.name);
+    kill_all(SIGTERM);
+    waitall_until(std::nullopt);
+  }
+  finish_shutdown();
+  return in_time;
+}
+
+void pool_core::terminate() {
+  if (!begin_shutdown("terminate()")) return;
+  kill_all(SIGTERM);
+  waitall_until(std::nullopt);
+  finish_shutdown();
+}
+
+void pool_core::restart() {
+  {
+    std::lock_guard lk(mu_);
+    if (state_ != pool_state::running)
+      throw fiberpool::error("fiberpool: restart() on pool '" + opts.name + "', which is " +
+                             std::string(to_string(state_)) + "; only a running pool can restart");
+  }
+  SPDLOG_LOGGER_INFO(log, "fiberpool: pool '{}' restarting its scheduler threads", opts.name);
+  rt_->restart();
+}
+
+void pool_core::cancel_all_queued() {
+  std::vector<job_record*> cancelled;
+  {
+    std::lock_guard lk(mu_);
+    while (queue_head_) {
+      job_record* rec = queue_head_;
+      unlink_queued(*rec);
+      rec->ending = true;
+      cancelled.push_back(rec);
+    }
+  }
+  for (job_record* rec : cancelled) complete(*rec, job_state::cancelled, slot_kind::none);
+}
+
+void pool_core::kill_all(int signal) {
+  cancel_all_queued();
+  std::lock_guard lk(mu_);
+  for (auto& [id, rec] : live_)
+    if (!rec->ending) request_cancel(*rec, cancel_kind::kill, signal);
+}
+
+bool pool_core::terminate_job(job_id id, int signal) {
+  job_record* cancelled = nullptr;
+  {
+    std::lock_guard lk(mu_);
+    auto it = live_.find(id);
+    if (it == live_.end() || it->second->ending) return false;
+    job_record& rec = *it->second;
+    if (rec.state() == job_state::queued) {
+      unlink_queued(rec);
+      rec.ending = true;
+      cancelled = &rec;
+    } else {
+      request_cancel(rec, cancel_kind::kill, signal);
+    }
+  }
+  if (cancelled) complete(*cancelled, job_state::cancelled, slot_kind::none);
+  return true;
+}
+
+void pool_core::waitall() {
+  check_not_own_job("waitall()");
+  waitall_until(std::nullopt);
+}
+
+bool pool_core::waitall_until(std::optional<clock::time_point> deadline) {
+  detail::raise_cancellation();
+  std::unique_lock lk(mu_);
+  while (!idle()) {
+    auto st = wait_on(idle_waiters_, lk, deadline);
+    if (st == wait_status::timed_out) return idle();
+    if (st == wait_status::cancelled) {
+      lk.unlock();
+      detail::raise_cancellation();
+      lk.lock();
+    }
+  }
+  return true;
+}
+
+}  // namespace fiberpool::detail

@@ -1,0 +1,135 @@
+// pool_core: construction and destruction, and the introspection snapshots.
+#include "pool/pool_core.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include <fiberpool/log.hpp>
+#include <fiberpool/task_pool.hpp>
+
+#include "runtime/runtime_core.hpp"
+
+namespace fiberpool::detail {
+namespace {
+
+pool_options checked(pool_options o) {
+  if (o.stack_size < min_stack_size)
+    throw std::invalid_argument("fiberpool: pool_options::stack_size " + std::to_string(o.stack_size) +
+                                " is below the minimum of " + std::to_string(min_stack_size) +
+                                " bytes; use at least fiberpool::min_stack_size");
+  return o;
+}
+
+std::unique_ptr<fiberpool::runtime> own_runtime(const pool_options& o, fiberpool::runtime* shared) {
+  if (shared) return nullptr;
+  runtime_options r;
+  r.name = o.name;
+  r.threads = o.threads;
+  r.stack_size = o.stack_size;
+  return std::make_unique<fiberpool::runtime>(std::move(r));
+}
+
+}  // namespace
+
+pool_core::pool_core(task_pool& owner, pool_options o, fiberpool::runtime* shared)
+    : self(owner),
+      opts(checked(std::move(o))),
+      log(opts.logger ? opts.logger : fiberpool::logger()),
+      owned_rt_(own_runtime(opts, shared)),
+      rt_(shared ? shared : owned_rt_.get()),
+      rtc_(&rt_->core()),
+      token_(std::make_shared<pool_token>()),
+      timer_(std::make_unique<fiberpool::timer>(*rt_, log)),
+      limit_(opts.limit) {
+  token_->pool = this;
+  signals.set_logger(log);
+}
+
+pool_core::~pool_core() {
+  if (state() != pool_state::stopped) {
+    try {
+      terminate();
+    } catch (const std::exception& e) {
+      SPDLOG_LOGGER_CRITICAL(log, "fiberpool: destroying pool '{}' failed: {}", opts.name, e.what());
+      std::terminate();
+    }
+  }
+  {
+    std::lock_guard lk(token_->mu);  // waits for a limit action firing right now
+    token_->pool = nullptr;
+  }
+  timer_.reset();
+  owned_rt_.reset();
+}
+
+pool_state pool_core::state() const {
+  std::lock_guard lk(mu_);
+  return state_;
+}
+
+bool pool_core::did_start_ok() const { return state() == pool_state::running && rt_->started(); }
+
+std::size_t pool_core::limit() const {
+  std::lock_guard lk(mu_);
+  return limit_;
+}
+
+std::size_t pool_core::running() const {
+  std::lock_guard lk(mu_);
+  return running_ + borrowed_;
+}
+
+std::size_t pool_core::waiting() const {
+  std::lock_guard lk(mu_);
+  return waiting_;
+}
+
+std::size_t pool_core::free_slots() const {
+  std::lock_guard lk(mu_);
+  std::size_t busy = running_ + borrowed_;
+  return limit_ > busy ? limit_ - busy : 0;
+}
+
+std::size_t pool_core::num_processes() const { return rt_->threads(); }
+
+pool_info pool_core::info() const {
+  pool_info i;
+  i.name = opts.name;
+  i.threads = num_processes();
+  std::lock_guard lk(mu_);
+  i.state = state_;
+  i.limit = limit_;
+  i.running = running_ + borrowed_;
+  i.waiting = waiting_;
+  i.succeeded = ended_[static_cast<std::size_t>(job_state::succeeded)];
+  i.failed = ended_[static_cast<std::size_t>(job_state::failed)];
+  i.terminated = ended_[static_cast<std::size_t>(job_state::terminated)];
+  i.cancelled = ended_[static_cast<std::size_t>(job_state::cancelled)];
+  return i;
+}
+
+std::vector<job_info> pool_core::jobs() const {
+  std::vector<job_info> out;
+  {
+    std::lock_guard lk(mu_);
+    out.reserve(live_.size());
+    for (auto& [id, rec] : live_) {
+      job_info j;
+      j.id = id;
+      if (rec->extras) {
+        j.name = rec->extras->name;
+        j.group = rec->extras->group;
+      }
+      j.state = rec->state();
+      if (rec->started_at != clock::time_point{}) j.started_at = rec->started_at;
+      out.push_back(std::move(j));
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const job_info& a, const job_info& b) { return a.id < b.id; });
+  return out;
+}
+
+}  // namespace fiberpool::detail

@@ -1,0 +1,139 @@
+// pool_core: the state of one task_pool behind its public facade.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <fiberpool/detail/job_record.hpp>
+#include <fiberpool/detail/wait.hpp>
+#include <fiberpool/options.hpp>
+#include <fiberpool/runtime.hpp>
+#include <fiberpool/signals.hpp>
+#include <fiberpool/sync.hpp>
+#include <fiberpool/timer.hpp>
+#include <fiberpool/types.hpp>
+
+namespace spdlog { class logger; }
+
+namespace fiberpool {
+class task_pool;
+}
+
+namespace fiberpool::detail {
+
+class runtime_core;
+
+// Which admission slot a job holds while it runs; decides what its end gives back.
+enum class slot_kind { none, pooled, borrowed };
+
+// Lets timer actions that fire on a hub reach the pool only while it exists.
+struct pool_token {
+  spin_mutex mu;
+  pool_core* pool = nullptr;
+};
+
+// One mutex (mu_) guards admission, the live-job table and the counters; no code holding it ever
+// waits or calls out (callbacks and signals run after it is released).
+class pool_core {
+ public:
+  pool_core(task_pool& self, pool_options opts, fiberpool::runtime* shared);
+  ~pool_core();
+
+  // admission.cpp
+  void submit(job_record& rec, job_options&& opts);
+  void grow(std::size_t n);
+  void shrink(std::size_t n);
+  void resize(std::size_t new_limit);
+
+  // job_runner.cpp
+  void run_job(job_record& rec) noexcept;       // on the job's own fiber
+  void discard_job(job_record& rec) noexcept;   // the runtime could not give it a fiber
+
+  // lifecycle.cpp
+  void start();
+  void close();
+  void stop();
+  bool stop_for(clock::duration grace);
+  void terminate();
+  void restart();
+  bool terminate_job(job_id id, int signal);
+  void waitall();
+  bool waitall_until(std::optional<clock::time_point> deadline);
+
+  // pool_core.cpp
+  pool_state state() const;
+  bool did_start_ok() const;
+  std::size_t limit() const;
+  std::size_t running() const;
+  std::size_t waiting() const;
+  std::size_t free_slots() const;
+  pool_info info() const;
+  std::vector<job_info> jobs() const;
+  std::size_t num_processes() const;
+
+  task_pool& self;
+  const pool_options opts;
+  const std::shared_ptr<spdlog::logger> log;
+  signal_bus signals;
+  fiberpool::runtime& runtime() noexcept { return *rt_; }
+  fiberpool::timer& timer() noexcept { return *timer_; }
+
+ private:
+  // admission.cpp
+  std::unique_ptr<job_extras> make_extras(job_options&& o) const;
+  void enqueue(job_record& rec) noexcept;
+  void unlink_queued(job_record& rec) noexcept;
+  std::vector<job_record*> take_startable();
+  void launch(const std::vector<job_record*>& recs);
+  void launch(job_record& rec);
+  void run_inline(job_record& rec) noexcept;
+  template <class F>
+  void change_limit(F&& next_limit);
+
+  // job_runner.cpp
+  void execute(job_record& rec, fiber_site& site, slot_kind slot) noexcept;
+  void complete(job_record& rec, job_state end, slot_kind slot) noexcept;
+  void arm_limits(job_record& rec);
+  void disarm_limits(job_record& rec) noexcept;
+  void request_cancel(job_record& rec, cancel_kind kind, int signal) noexcept;  // mu_ held
+  void on_limit(job_id id, cancel_kind kind) noexcept;
+
+  // lifecycle.cpp
+  bool begin_shutdown(const char* what);
+  void finish_shutdown();
+  void kill_all(int signal);
+  void cancel_all_queued();
+  bool idle() const noexcept { return running_ == 0 && borrowed_ == 0 && waiting_ == 0; }
+  void check_not_own_job(const char* what) const;
+
+  std::unique_ptr<fiberpool::runtime> owned_rt_;
+  fiberpool::runtime* rt_;
+  runtime_core* rtc_;
+  std::shared_ptr<pool_token> token_;
+  std::unique_ptr<fiberpool::timer> timer_;
+
+  mutable spin_mutex mu_;
+  pool_state state_ = pool_state::created;
+  bool shutting_down_ = false;
+  std::size_t limit_;
+  std::size_t running_ = 0;   // jobs holding an admission slot
+  std::size_t borrowed_ = 0;  // inline children running on their parent's fiber
+  std::size_t waiting_ = 0;
+  job_record* queue_head_ = nullptr;
+  job_record* queue_tail_ = nullptr;
+  std::unordered_map<job_id, job_record*> live_;  // each entry holds the pool's reference
+  std::array<std::size_t, 6> ended_{};            // indexed by job_state
+  wait_list room_waiters_;                        // overflow::block submitters
+  wait_list idle_waiters_;                        // waitall / stop
+  fiberpool::event stopped_;                      // set once state_ is stopped
+};
+
+// current_job: the job running on the calling fiber, or null.
+job_record* current_job() noexcept;
+
+}  // namespace fiberpool::detail

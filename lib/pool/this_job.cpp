@@ -1,0 +1,35 @@
+// this_job: the calling job's id and its cancellation points.
+#include <fiberpool/this_job.hpp>
+
+#include <boost/fiber/operations.hpp>
+
+#include <fiberpool/detail/wait.hpp>
+
+#include "pool/pool_core.hpp"
+
+namespace fiberpool::this_job {
+
+job_id id() noexcept {
+  auto* job = detail::current_job();
+  return job ? job->id() : 0;
+}
+
+void yield() {
+  detail::raise_cancellation();
+  boost::this_fiber::yield();
+  detail::raise_cancellation();
+}
+
+void sleep_for(clock::duration d) { sleep_until(clock::now() + d); }
+
+void sleep_until(clock::time_point t) {
+  detail::raise_cancellation();
+  detail::parker p;
+  while (detail::park_cancellable(p, t) != detail::wait_status::timed_out) detail::raise_cancellation();
+}
+
+void check_cancelled() { detail::raise_cancellation(); }
+
+bool cancel_requested() noexcept { return detail::cancel_requested(); }
+
+}  // namespace fiberpool::this_job

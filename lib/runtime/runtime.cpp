@@ -1,0 +1,47 @@
+// runtime: the public facade over runtime_core.
+#include <fiberpool/runtime.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <fiberpool/errors.hpp>
+#include <fiberpool/log.hpp>
+
+#include "runtime/runtime_core.hpp"
+
+namespace fiberpool {
+
+runtime::runtime(runtime_options opts) : core_(std::make_unique<detail::runtime_core>(*this, std::move(opts))) {}
+runtime::~runtime() = default;
+
+std::size_t runtime::threads() const { return core_->threads(); }
+const std::string& runtime::name() const { return core_->options().name; }
+void runtime::restart() { core_->restart(); }
+bool runtime::started() const { return core_->started(); }
+void runtime::submit(detail::task* t) { core_->submit(t); }
+
+runtime* runtime::current() noexcept {
+  auto* core = detail::runtime_core::current();
+  return core ? &core->owner() : nullptr;
+}
+
+namespace detail {
+
+void report_post_error(std::exception_ptr e) noexcept {
+  try {
+    auto* core = runtime_core::current();
+    auto log = core ? core->log() : fiberpool::logger();
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      SPDLOG_LOGGER_ERROR(log, "fiberpool: a fiber started by post() threw: {}", ex.what());
+    } catch (const job_terminated& ex) {
+      SPDLOG_LOGGER_ERROR(log, "fiberpool: a fiber started by post() threw: {}", ex.what());
+    } catch (...) {
+      SPDLOG_LOGGER_ERROR(log, "fiberpool: a fiber started by post() threw a non-standard exception");
+    }
+  } catch (...) {
+  }
+}
+
+}  // namespace detail
+}  // namespace fiberpool

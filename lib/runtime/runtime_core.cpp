@@ -1,0 +1,379 @@
+// runtime_core: thread start and exit, inboxes, the hub loop each thread's main fiber runs, restart.
+#include "runtime/runtime_core.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+#include <pthread.h>
+
+#include <boost/fiber/fiber.hpp>
+#include <boost/fiber/operations.hpp>
+#include <spdlog/spdlog.h>
+
+#include <fiberpool/errors.hpp>
+#include <fiberpool/log.hpp>
+#include <fiberpool/options.hpp>
+
+#include "scheduler/algorithm.hpp"
+#include "scheduler/stack_allocator.hpp"
+
+namespace fiberpool::detail {
+namespace {
+
+std::atomic<std::size_t> fibers_alive{0};
+std::atomic<std::size_t> runtimes_alive{0};
+
+// How often a leaving thread (stopping or retiring) looks again at whether its fibers are gone:
+// fiber ends do not wake the hub, to keep job ends free of cross-thread traffic.
+constexpr auto leave_poll = std::chrono::milliseconds(2);
+
+}  // namespace
+
+struct runtime_core::thread_state {
+  scheduler::worker_slot* slot = nullptr;
+  std::size_t index = 0;                 // 0..threads-1, what on_thread_start sees
+  std::thread thread;
+  hub::timer_queue timers;
+  spin_mutex inbox_mu;                   // guards the inbox fields below
+  task* inbox_head = nullptr;
+  task* inbox_tail = nullptr;
+  bool inbox_closed = false;
+  bool hub_parked = false;
+  bool kicked = false;
+  parker hub;
+  std::atomic<bool> started{false};
+  std::atomic<bool> finished{false};
+
+  void kick() noexcept {
+    bool wake;
+    {
+      std::lock_guard lk(inbox_mu);
+      kicked = true;
+      wake = std::exchange(hub_parked, false);
+    }
+    if (wake) hub.unpark();
+  }
+};
+
+namespace {
+
+// The calling thread's runtime and thread. Read through a non-inlined function: a fiber may move
+// between threads across any call, and a compiler may otherwise reuse a thread-local's address
+// computed before the move.
+struct current_thread {
+  runtime_core* core = nullptr;
+  void* state = nullptr;
+};
+thread_local current_thread tl_current;
+
+[[gnu::noinline]] current_thread& this_thread() noexcept {
+  asm volatile("" ::: "memory");
+  return tl_current;
+}
+
+}  // namespace
+
+runtime_core* runtime_core::current() noexcept { return this_thread().core; }
+
+runtime_core::runtime_core(runtime& owner, runtime_options opts)
+    : owner_(owner),
+      opts_(std::move(opts)),
+      log_(fiberpool::logger()),
+      workers_(std::max<std::size_t>(4, 4 * (opts_.threads ? opts_.threads : std::thread::hardware_concurrency()))),
+      by_slot_(new std::atomic<thread_state*>[workers_.capacity()]) {
+  if (opts_.stack_size < min_stack_size)
+    throw std::invalid_argument("fiberpool: stack_size " + std::to_string(opts_.stack_size) +
+                                " is below the minimum of " + std::to_string(min_stack_size) +
+                                " bytes; use at least fiberpool::min_stack_size");
+  if (opts_.threads == 0) opts_.threads = std::max(1u, std::thread::hardware_concurrency());
+  for (std::size_t i = 0; i < workers_.capacity(); ++i) by_slot_[i].store(nullptr);
+  runtimes_alive.fetch_add(1);
+  std::vector<thread_state*> fresh;
+  std::lock_guard lk(threads_mu_);
+  for (std::size_t i = 0; i < opts_.threads; ++i) fresh.push_back(&launch(i));
+  wait_started(fresh);
+}
+
+runtime_core::~runtime_core() {
+  if (current() == this) {
+    std::fputs("fiberpool: a runtime was destroyed from one of its own fibers; destroy it from "
+               "another thread\n", stderr);
+    std::abort();
+  }
+  stopping_.store(true);
+  std::vector<std::unique_ptr<thread_state>> all;
+  {
+    std::lock_guard lk(threads_mu_);
+    all.swap(threads_);
+  }
+  for (auto& ts : all) ts->kick();
+  for (auto& ts : all)
+    if (ts->thread.joinable()) ts->thread.join();
+  for (auto& ts : all) {
+    for (task* t = ts->inbox_head; t;) {
+      task* next = t->next_task;
+      t->discard();
+      t = next;
+    }
+  }
+  runtimes_alive.fetch_sub(1);
+}
+
+runtime_core::thread_state& runtime_core::launch(std::size_t index) {
+  scheduler::worker_slot* slot = workers_.claim();
+  if (!slot)
+    throw error("fiberpool: runtime '" + opts_.name + "' has no free scheduler slot: threads retired "
+                "by earlier restarts still host fibers; wait for their jobs to end before restarting again");
+  auto ts = std::make_unique<thread_state>();
+  ts->slot = slot;
+  ts->index = index;
+  thread_state& ref = *ts;
+  by_slot_[slot->index].store(&ref);
+  threads_.push_back(std::move(ts));
+  ref.thread = std::thread([this, &ref] { thread_main(ref); });
+  return ref;
+}
+
+void runtime_core::wait_started(const std::vector<thread_state*>& states) {
+  // Thread start is a one-off: a short sleep loop is simpler than another wake-up channel.
+  for (auto* ts : states)
+    while (!ts->started.load()) std::this_thread::sleep_for(std::chrono::microseconds(50));
+}
+
+void runtime_core::thread_main(thread_state& ts) noexcept {
+  std::string name = (opts_.name + "-" + std::to_string(ts.index)).substr(0, 15);
+  ::pthread_setname_np(::pthread_self(), name.c_str());
+  boost::fibers::use_scheduling_algorithm<scheduler::algorithm>(workers_, *ts.slot);
+  this_thread() = {this, &ts};
+  if (opts_.on_thread_start) {
+    try {
+      opts_.on_thread_start(ts.index);
+    } catch (const std::exception& e) {
+      SPDLOG_LOGGER_ERROR(log_, "fiberpool: on_thread_start({}) of runtime '{}' threw: {}", ts.index, opts_.name, e.what());
+    } catch (...) {
+      SPDLOG_LOGGER_ERROR(log_, "fiberpool: on_thread_start({}) of runtime '{}' threw", ts.index, opts_.name);
+    }
+  }
+  ts.started.store(true);
+  try {
+    hub_loop(ts);
+  } catch (const std::exception& e) {
+    // Only allocation failures can get here; a thread that cannot run its hub cannot go on.
+    SPDLOG_LOGGER_CRITICAL(log_, "fiberpool: hub of runtime '{}' failed: {}", opts_.name, e.what());
+    std::abort();
+  }
+  this_thread() = {};
+  ts.finished.store(true);
+}
+
+void runtime_core::hub_loop(thread_state& ts) {
+  for (;;) {
+    task* batch;
+    {
+      std::lock_guard lk(ts.inbox_mu);
+      batch = std::exchange(ts.inbox_head, nullptr);
+      ts.inbox_tail = nullptr;
+      ts.kicked = false;
+    }
+    while (batch) {
+      task* t = std::exchange(batch, batch->next_task);
+      t->next_task = nullptr;
+      start_fiber(t);
+    }
+    for (auto& fire : ts.timers.take_due(clock::now())) fire();
+
+    auto state = ts.slot->state.load();
+    bool leaving = stopping_.load() || state == scheduler::slot_state::retiring;
+    if (leaving) {
+      if (state == scheduler::slot_state::retiring) hand_off(ts);
+      if (ts.slot->hosted.load() == 0 && ts.slot->ready.stealable() == 0) {
+        std::lock_guard lk(ts.inbox_mu);
+        if (!ts.inbox_head) {
+          ts.inbox_closed = true;
+          return;
+        }
+      }
+    }
+
+    std::optional<clock::time_point> deadline = ts.timers.next_deadline();
+    if (leaving) deadline = std::min(deadline.value_or(clock::time_point::max()), clock::now() + leave_poll);
+    {
+      std::lock_guard lk(ts.inbox_mu);
+      if (ts.inbox_head || ts.kicked) continue;
+      ts.hub_parked = true;
+    }
+    ts.hub.park_until(deadline);
+    std::lock_guard lk(ts.inbox_mu);
+    ts.hub_parked = false;
+  }
+}
+
+void runtime_core::start_fiber(task* t) {
+  auto& here = *static_cast<thread_state*>(this_thread().state);
+  fibers_alive.fetch_add(1, std::memory_order_relaxed);
+  here.slot->hosted.fetch_add(1, std::memory_order_relaxed);  // Boost attaches it here; awakened() detaches
+  try {
+    boost::fibers::fiber f(std::allocator_arg, scheduler::stack_allocator(opts_.stack_size), [t] {
+      t->run();
+      // The fiber may have moved threads while it ran: count it off where it ends.
+      auto* ends_on = static_cast<thread_state*>(this_thread().state);
+      ends_on->slot->hosted.fetch_sub(1, std::memory_order_relaxed);
+      fibers_alive.fetch_sub(1, std::memory_order_relaxed);
+    });
+    f.detach();
+  } catch (const std::exception& e) {
+    here.slot->hosted.fetch_sub(1, std::memory_order_relaxed);
+    fibers_alive.fetch_sub(1, std::memory_order_relaxed);
+    SPDLOG_LOGGER_ERROR(log_, "fiberpool: runtime '{}' could not create a fiber: {}", opts_.name, e.what());
+    t->discard();
+  }
+}
+
+bool runtime_core::push_inbox(thread_state& ts, task* t) {
+  bool wake;
+  {
+    std::lock_guard lk(ts.inbox_mu);
+    if (ts.inbox_closed) return false;
+    if (ts.inbox_tail) ts.inbox_tail->next_task = t;
+    else ts.inbox_head = t;
+    ts.inbox_tail = t;
+    wake = std::exchange(ts.hub_parked, false);
+  }
+  if (wake) ts.hub.unpark();
+  return true;
+}
+
+runtime_core::thread_state* runtime_core::pick_target(const thread_state* avoid) noexcept {
+  std::size_t cap = workers_.capacity();
+  std::size_t start = next_target_.fetch_add(1, std::memory_order_relaxed);
+  for (std::size_t k = 0; k < cap; ++k) {
+    thread_state* ts = by_slot_[(start + k) % cap].load(std::memory_order_acquire);
+    if (ts && ts != avoid && ts->slot->state.load() == scheduler::slot_state::active) return ts;
+  }
+  return nullptr;
+}
+
+void runtime_core::submit(task* t) {
+  current_thread& here = this_thread();
+  if (here.core == this &&
+      static_cast<thread_state*>(here.state)->slot->state.load() == scheduler::slot_state::active) {
+    start_fiber(t);
+    return;
+  }
+  for (;;) {
+    thread_state* target = pick_target(nullptr);
+    if (!target) {
+      // Only while the runtime is being destroyed: nothing can run the task any more.
+      t->discard();
+      return;
+    }
+    if (push_inbox(*target, t)) return;
+  }
+}
+
+void runtime_core::hand_off(thread_state& from) {
+  task* batch;
+  {
+    std::lock_guard lk(from.inbox_mu);
+    batch = std::exchange(from.inbox_head, nullptr);
+    from.inbox_tail = nullptr;
+  }
+  thread_state* to = pick_target(&from);
+  if (!to) return;
+  while (batch) {
+    task* t = std::exchange(batch, batch->next_task);
+    t->next_task = nullptr;
+    if (!push_inbox(*to, t)) submit(t);
+  }
+  if (from.timers.move_to(to->timers)) to->kick();
+}
+
+timer_handle runtime_core::call_at(clock::time_point when, std::function<void()> fire) {
+  current_thread& here = this_thread();
+  thread_state* ts = here.core == this ? static_cast<thread_state*>(here.state) : pick_target(nullptr);
+  if (!ts || ts->slot->state.load() != scheduler::slot_state::active) ts = pick_target(nullptr);
+  if (!ts) return {};
+  timer_handle h{next_timer_id_.fetch_add(1, std::memory_order_relaxed), when,
+                 static_cast<std::uint32_t>(ts->slot->index)};
+  if (ts->timers.add(when, h.id, std::move(fire)) && here.state != ts) ts->kick();
+  return h;
+}
+
+bool runtime_core::cancel(const timer_handle& h) {
+  if (!h) return false;
+  if (auto* ts = by_slot_[h.thread].load(std::memory_order_acquire); ts && ts->timers.cancel(h.when, h.id))
+    return true;
+  // restart() may have moved it to another thread's queue.
+  std::lock_guard lk(threads_mu_);
+  for (auto& ts : threads_)
+    if (ts->timers.cancel(h.when, h.id)) return true;
+  return false;
+}
+
+bool runtime_core::started() const {
+  std::lock_guard lk(const_cast<std::mutex&>(threads_mu_));
+  std::size_t up = 0;
+  for (auto& ts : threads_)
+    if (ts->slot->state.load() == scheduler::slot_state::active && ts->started.load()) ++up;
+  return up == opts_.threads;
+}
+
+std::size_t runtime_core::threads() const { return workers_.active(); }
+
+void runtime_core::reap_retired() {
+  // Join retired threads that have left, and only then let restart() reuse their slots: until
+  // join() returns, the old thread's scheduler may still touch its slot.
+  std::vector<std::unique_ptr<thread_state>> done;
+  {
+    std::lock_guard lk(threads_mu_);
+    auto it = std::stable_partition(threads_.begin(), threads_.end(), [](auto& ts) { return !ts->finished.load(); });
+    std::move(it, threads_.end(), std::back_inserter(done));
+    threads_.erase(it, threads_.end());
+  }
+  for (auto& ts : done) {
+    ts->thread.join();
+    by_slot_[ts->slot->index].store(nullptr);
+    ts->slot->state.store(scheduler::slot_state::exited);
+  }
+}
+
+void runtime_core::restart() {
+  if (current() == this)
+    throw error("fiberpool: restart() was called from a fiber of the runtime it restarts; call it "
+                "from another thread");
+  std::lock_guard restart_lk(restart_mu_);
+  reap_retired();
+  std::vector<thread_state*> old, fresh;
+  {
+    std::lock_guard lk(threads_mu_);
+    for (auto& ts : threads_)
+      if (ts->slot->state.load() == scheduler::slot_state::active) old.push_back(ts.get());
+    for (std::size_t i = 0; i < opts_.threads; ++i) fresh.push_back(&launch(i));
+  }
+  wait_started(fresh);
+  for (auto* ts : old) {
+    ts->slot->state.store(scheduler::slot_state::retiring);
+    ts->kick();
+  }
+  // Prove the new threads serve: one no-op fiber on each, started through its inbox.
+  struct probe final : task {
+    parker done;
+    void run() noexcept override { done.unpark(); }
+    void discard() noexcept override { done.unpark(); }
+  };
+  std::vector<std::unique_ptr<probe>> probes;
+  for (auto* ts : fresh) {
+    probes.push_back(std::make_unique<probe>());
+    if (!push_inbox(*ts, probes.back().get())) probes.back()->discard();
+  }
+  for (auto& p : probes) p->done.park_until(std::nullopt);
+}
+
+std::size_t live_fibers() noexcept { return fibers_alive.load(); }
+std::size_t live_runtimes() noexcept { return runtimes_alive.load(); }
+
+}  // namespace fiberpool::detail

@@ -1,0 +1,80 @@
+// runtime_core: a runtime's threads, their submission inboxes and timer queues, and restart.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <fiberpool/detail/parker.hpp>
+#include <fiberpool/detail/task.hpp>
+#include <fiberpool/detail/timer_handle.hpp>
+#include <fiberpool/runtime.hpp>
+
+#include "hub/timer_queue.hpp"
+#include "scheduler/worker_set.hpp"
+
+namespace spdlog { class logger; }
+
+namespace fiberpool::detail {
+
+// Fibers are created only on the runtime's own threads: a task submitted from anywhere else goes
+// into a thread's inbox and that thread's hub fiber (its main fiber) starts it. The hub also fires
+// the thread's timers, and idles (through the scheduler, in epoll) when there is nothing to do.
+class runtime_core {
+ public:
+  runtime_core(runtime& owner, runtime_options opts);
+  ~runtime_core();
+  runtime_core(const runtime_core&) = delete;
+  runtime_core& operator=(const runtime_core&) = delete;
+
+  // submit: runs t on a new fiber: here when called on one of our threads, else via an inbox.
+  void submit(task* t);
+  // call_at: `fire` runs on a hub fiber at `when`; it must be short and must not wait.
+  timer_handle call_at(clock::time_point when, std::function<void()> fire);
+  bool cancel(const timer_handle& h);
+
+  void restart();
+  bool started() const;
+  std::size_t threads() const;
+  const runtime_options& options() const noexcept { return opts_; }
+  runtime& owner() noexcept { return owner_; }
+  const std::shared_ptr<spdlog::logger>& log() const noexcept { return log_; }
+
+  // current: the runtime whose thread calls, or null.
+  static runtime_core* current() noexcept;
+
+ private:
+  struct thread_state;
+
+  thread_state& launch(std::size_t index);
+  void thread_main(thread_state& ts) noexcept;
+  void hub_loop(thread_state& ts);
+  void start_fiber(task* t);
+  void hand_off(thread_state& from);
+  bool push_inbox(thread_state& ts, task* t);
+  thread_state* pick_target(const thread_state* avoid) noexcept;
+  void wait_started(const std::vector<thread_state*>& states);
+  void reap_retired();
+
+  runtime& owner_;
+  runtime_options opts_;
+  std::shared_ptr<spdlog::logger> log_;
+  scheduler::worker_set workers_;
+  std::unique_ptr<std::atomic<thread_state*>[]> by_slot_;   // slot index -> its thread
+  std::mutex threads_mu_;                                   // guards threads_ (restart, stop)
+  std::vector<std::unique_ptr<thread_state>> threads_;
+  std::mutex restart_mu_;
+  std::atomic<std::size_t> next_target_{0};
+  std::atomic<std::uint64_t> next_timer_id_{1};
+  std::atomic<bool> stopping_{false};
+};
+
+// Counts for diagnostics::snapshot().
+std::size_t live_fibers() noexcept;
+std::size_t live_runtimes() noexcept;
+
+}  // namespace fiberpool::detail

@@ -1,0 +1,193 @@
+// stack_allocator: guarded stacks, per-thread caches, and the max_map_count slab fallback.
+#include "scheduler/stack_allocator.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <fiberpool/log.hpp>
+
+namespace fiberpool::scheduler {
+namespace {
+
+constexpr std::size_t cache_bound = 64;      // stacks kept per thread for reuse
+constexpr std::size_t slab_stacks = 64;      // stacks per unguarded slab
+constexpr long map_reserve = 5000;           // maps left for libraries, threads and malloc
+
+std::atomic<std::size_t> in_use{0};
+std::atomic<std::size_t> cached{0};
+std::atomic<long> guarded_live{0};
+
+std::size_t page_size() noexcept {
+  static const std::size_t p = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  return p;
+}
+
+// How many guarded stacks may exist at once before we switch to slabs.
+long guarded_budget() noexcept {
+  static const long budget = [] {
+    long max_maps = 65530;
+    std::ifstream in("/proc/sys/vm/max_map_count");
+    if (in) in >> max_maps;
+    return std::max(0L, (max_maps - map_reserve) / 2);
+  }();
+  return budget;
+}
+
+// A stack as the allocator tracks it: `base` is the lowest mapped byte (the guard page, if any).
+struct stack_block {
+  char* base;
+  std::size_t usable;
+  bool guarded;
+};
+
+char* top_of(const stack_block& b) noexcept { return b.base + (b.guarded ? page_size() : 0) + b.usable; }
+
+// Slabs: unguarded stacks carved from large maps, recycled through one shared free list. Slab
+// memory is never unmapped (its stacks are reused); freed stacks are madvise'd away past the bound.
+struct slab_pool {
+  std::mutex mu;
+  std::vector<std::pair<char*, char*>> ranges;  // [begin, end) of every slab
+  std::vector<stack_block> free;
+  std::atomic<bool> any{false};
+
+  bool owns(const char* p) {
+    std::lock_guard lk(mu);
+    for (auto& [b, e] : ranges)
+      if (p >= b && p < e) return true;
+    return false;
+  }
+};
+
+slab_pool& slabs() {
+  static slab_pool s;
+  return s;
+}
+
+stack_block map_guarded(std::size_t usable) {
+  std::size_t total = usable + page_size();
+  void* p = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  if (::mprotect(p, page_size(), PROT_NONE) != 0) {
+    ::munmap(p, total);
+    throw std::bad_alloc();
+  }
+  guarded_live.fetch_add(1, std::memory_order_relaxed);
+  return {static_cast<char*>(p), usable, true};
+}
+
+stack_block take_from_slab(std::size_t usable) {
+  auto& s = slabs();
+  std::lock_guard lk(s.mu);
+  for (auto it = s.free.begin(); it != s.free.end(); ++it) {
+    if (it->usable == usable) {
+      stack_block b = *it;
+      s.free.erase(it);
+      return b;
+    }
+  }
+  if (!s.any.exchange(true)) {
+    SPDLOG_LOGGER_WARN(fiberpool::logger(),
+                       "fiberpool: {} guarded fiber stacks reached the vm.max_map_count budget; new "
+                       "stacks come from slabs without guard pages (raise vm.max_map_count to keep them)",
+                       guarded_budget());
+  }
+  std::size_t total = usable * slab_stacks;
+  void* p = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  char* base = static_cast<char*>(p);
+  s.ranges.emplace_back(base, base + total);
+  for (std::size_t i = 1; i < slab_stacks; ++i) s.free.push_back({base + i * usable, usable, false});
+  return {base, usable, false};
+}
+
+void give_back_to_slab(const stack_block& b) noexcept {
+  auto& s = slabs();
+  std::lock_guard lk(s.mu);
+  if (s.free.size() >= cache_bound) ::madvise(b.base, b.usable, MADV_DONTNEED);
+  s.free.push_back(b);
+}
+
+void release(const stack_block& b) noexcept {
+  if (!b.guarded) return give_back_to_slab(b);
+  ::munmap(b.base, b.usable + page_size());
+  guarded_live.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// The per-thread cache. Its state flag is trivially destructible so deallocate() can tell, during
+// thread exit, that the cache is already gone and free the stack directly.
+enum class cache_life : unsigned char { unborn, alive, dead };
+thread_local cache_life tl_cache_life = cache_life::unborn;
+
+struct stack_cache {
+  std::vector<stack_block> blocks;
+  stack_cache() { tl_cache_life = cache_life::alive; }
+  ~stack_cache() {
+    tl_cache_life = cache_life::dead;
+    for (auto& b : blocks) release(b);
+    cached.fetch_sub(blocks.size(), std::memory_order_relaxed);
+  }
+};
+
+stack_cache* this_thread_cache() noexcept {
+  if (tl_cache_life == cache_life::dead) return nullptr;
+  static thread_local stack_cache cache;
+  return &cache;
+}
+
+}  // namespace
+
+stack_allocator::stack_allocator(std::size_t usable) noexcept
+    : usable_((usable + page_size() - 1) / page_size() * page_size()) {}
+
+boost::context::stack_context stack_allocator::allocate() {
+  stack_block b{};
+  bool found = false;
+  if (stack_cache* c = this_thread_cache()) {
+    auto it = std::find_if(c->blocks.rbegin(), c->blocks.rend(),
+                           [&](const stack_block& x) { return x.usable == usable_; });
+    if (it != c->blocks.rend()) {
+      b = *it;
+      c->blocks.erase(std::next(it).base());
+      cached.fetch_sub(1, std::memory_order_relaxed);
+      found = true;
+    }
+  }
+  if (!found) {
+    b = guarded_live.load(std::memory_order_relaxed) < guarded_budget() ? map_guarded(usable_)
+                                                                         : take_from_slab(usable_);
+  }
+  in_use.fetch_add(1, std::memory_order_relaxed);
+  boost::context::stack_context sctx;
+  sctx.size = b.usable;
+  sctx.sp = top_of(b);
+  return sctx;
+}
+
+void stack_allocator::deallocate(boost::context::stack_context& sctx) noexcept {
+  char* top = static_cast<char*>(sctx.sp);
+  char* low = top - sctx.size;
+  bool slab = slabs().any.load(std::memory_order_relaxed) && slabs().owns(low);
+  stack_block b{slab ? low : low - page_size(), sctx.size, !slab};
+  in_use.fetch_sub(1, std::memory_order_relaxed);
+  stack_cache* c = this_thread_cache();
+  if (c && c->blocks.size() < cache_bound) {
+    c->blocks.push_back(b);
+    cached.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  release(b);
+}
+
+std::size_t stacks_in_use() noexcept { return in_use.load(std::memory_order_relaxed); }
+std::size_t stacks_cached() noexcept { return cached.load(std::memory_order_relaxed); }
+
+}  // namespace fiberpool::scheduler

@@ -1,0 +1,93 @@
+// worker_set: stealing and the sleep/wake handshake between a runtime's threads.
+#include "scheduler/worker_set.hpp"
+
+namespace fiberpool::scheduler {
+
+worker_set::worker_set(std::size_t capacity) : slots_(new worker_slot[capacity]), capacity_(capacity) {
+  for (std::size_t i = 0; i < capacity; ++i) slots_[i].index = i;
+}
+
+worker_slot* worker_set::claim() noexcept {
+  for (std::size_t i = 0; i < capacity_; ++i) {
+    auto expected = slot_state::unused;
+    if (slots_[i].state.compare_exchange_strong(expected, slot_state::active) ||
+        (expected == slot_state::exited &&
+         slots_[i].state.compare_exchange_strong(expected, slot_state::active))) {
+      std::size_t used = used_.load();
+      while (used < i + 1 && !used_.compare_exchange_weak(used, i + 1)) {}
+      slots_[i].hosted.store(0);
+      return &slots_[i];
+    }
+  }
+  return nullptr;
+}
+
+std::size_t worker_set::active() const noexcept {
+  std::size_t n = 0, used = used_.load(std::memory_order_acquire);
+  for (std::size_t i = 0; i < used; ++i)
+    if (slots_[i].state.load(std::memory_order_relaxed) == slot_state::active) ++n;
+  return n;
+}
+
+context* worker_set::steal(worker_slot& thief) noexcept {
+  std::size_t used = used_.load(std::memory_order_acquire);
+  if (used < 2) return nullptr;
+  // Start after the thief so threads do not all raid the same victim first.
+  for (std::size_t k = 1; k < used; ++k) {
+    worker_slot& victim = slots_[(thief.index + k) % used];
+    if (victim.state.load(std::memory_order_relaxed) == slot_state::unused) continue;
+    if (context* ctx = victim.ready.steal()) return ctx;
+  }
+  return nullptr;
+}
+
+worker_slot* worker_set::forward_target(worker_slot& from) noexcept {
+  std::size_t used = used_.load(std::memory_order_acquire);
+  std::size_t start = next_target_.fetch_add(1, std::memory_order_relaxed);
+  for (std::size_t k = 0; k < used; ++k) {
+    worker_slot& s = slots_[(start + k) % used];
+    if (&s != &from && s.state.load(std::memory_order_acquire) == slot_state::active) return &s;
+  }
+  return nullptr;
+}
+
+bool worker_set::stealable_elsewhere(const worker_slot& self) const noexcept {
+  std::size_t used = used_.load(std::memory_order_acquire);
+  for (std::size_t i = 0; i < used; ++i)
+    if (&slots_[i] != &self && slots_[i].ready.stealable() > 0) return true;
+  return false;
+}
+
+bool worker_set::go_idle(worker_slot& self) noexcept {
+  if (used_.load(std::memory_order_acquire) < 2) return true;
+  self.sleeping.store(true, std::memory_order_seq_cst);
+  sleepers_.fetch_add(1, std::memory_order_seq_cst);
+  // Re-check after announcing the sleep: a producer that pushed before seeing us asleep must not
+  // leave its fiber stranded in its own busy queue.
+  if (stealable_elsewhere(self)) {
+    leave_idle(self);
+    return false;
+  }
+  return true;
+}
+
+void worker_set::leave_idle(worker_slot& self) noexcept {
+  if (self.sleeping.exchange(false, std::memory_order_seq_cst)) sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+void worker_set::wake_sleeper(worker_slot& self) noexcept {
+  if (sleepers_.load(std::memory_order_seq_cst) == 0) return;
+  std::size_t used = used_.load(std::memory_order_acquire);
+  for (std::size_t k = 1; k < used; ++k) {
+    worker_slot& s = slots_[(self.index + k) % used];
+    if (s.state.load(std::memory_order_relaxed) != slot_state::active) continue;
+    bool expected = true;
+    if (s.sleeping.compare_exchange_strong(expected, false, std::memory_order_seq_cst)) {
+      sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+      s.idle.wake();
+      return;
+    }
+  }
+}
+
+}  // namespace fiberpool::scheduler

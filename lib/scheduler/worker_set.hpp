@@ -1,0 +1,59 @@
+// worker_set: the per-thread scheduling slots of one runtime, and stealing between them.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+
+#include "scheduler/idle_waker.hpp"
+#include "scheduler/ready_queue.hpp"
+
+namespace fiberpool::scheduler {
+
+enum class slot_state : int { unused, active, retiring, exited };
+
+// One scheduler thread's share of the runtime. `hosted` counts the non-pinned fibers attached to
+// the thread, so a retiring thread knows when it may leave.
+struct worker_slot {
+  ready_queue ready;
+  idle_waker idle;
+  std::atomic<bool> sleeping{false};
+  std::atomic<slot_state> state{slot_state::unused};
+  std::atomic<long> hosted{0};
+  std::size_t index = 0;
+};
+
+// A fixed-capacity array of slots (so hooks can index it without locks); restart() takes unused
+// or exited slots for its new threads.
+class worker_set {
+ public:
+  explicit worker_set(std::size_t capacity);
+
+  // claim: an unused or exited slot, made active; null when all are taken.
+  worker_slot* claim() noexcept;
+  worker_slot& at(std::size_t i) noexcept { return slots_[i]; }
+  std::size_t capacity() const noexcept { return capacity_; }
+
+  // steal: a ready fiber from another thread's queue, or null.
+  context* steal(worker_slot& thief) noexcept;
+  // forward_target: an active slot to hand fibers to (a retiring thread gives its fibers away).
+  worker_slot* forward_target(worker_slot& from) noexcept;
+  // wake_sleeper: wakes one sleeping thread other than `self`, if any, to steal new work.
+  void wake_sleeper(worker_slot& self) noexcept;
+  // go_idle / leave_idle: bracket a sleep; go_idle returns false if work appeared meanwhile.
+  bool go_idle(worker_slot& self) noexcept;
+  void leave_idle(worker_slot& self) noexcept;
+  // active: how many slots are active.
+  std::size_t active() const noexcept;
+
+ private:
+  bool stealable_elsewhere(const worker_slot& self) const noexcept;
+
+  std::unique_ptr<worker_slot[]> slots_;
+  std::size_t capacity_;
+  std::atomic<std::size_t> used_{0};      // slots [0, used_) have been claimed at least once
+  std::atomic<int> sleepers_{0};
+  std::atomic<std::size_t> next_target_{0};
+};
+
+}  // namespace fiberpool::scheduler

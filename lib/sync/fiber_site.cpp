@@ -1,0 +1,37 @@
+// fiber_site: lives in the job fiber's Boost.Fiber properties so any wait can find it.
+#include <typeinfo>
+
+#include <boost/fiber/context.hpp>
+#include <boost/fiber/properties.hpp>
+
+#include <fiberpool/detail/wait.hpp>
+
+namespace fiberpool::detail {
+namespace {
+
+// Boost.Fiber deletes a context's properties with the context, so the site's lifetime is exactly
+// the fiber's. Only fibers fiberpool runs jobs on get one.
+struct fiber_tag final : boost::fibers::fiber_properties {
+  explicit fiber_tag(boost::fibers::context* ctx) noexcept : boost::fibers::fiber_properties(ctx) {}
+  fiber_site site;
+};
+
+}  // namespace
+
+fiber_site* this_fiber_site() noexcept {
+  auto* ctx = boost::fibers::context::active();
+  auto* props = ctx ? ctx->get_properties() : nullptr;
+  // Another algorithm (an application's own, on its own threads) may have set properties too.
+  if (!props || typeid(*props) != typeid(fiber_tag)) return nullptr;
+  return &static_cast<fiber_tag*>(props)->site;
+}
+
+fiber_site& install_fiber_site() {
+  if (fiber_site* s = this_fiber_site()) return *s;
+  auto* ctx = boost::fibers::context::active();
+  auto* tag = new fiber_tag(ctx);
+  ctx->set_properties(tag);
+  return tag->site;
+}
+
+}  // namespace fiberpool::detail

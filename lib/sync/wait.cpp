@@ -1,0 +1,103 @@
+// wait_list and wait_on: every fiberpool wait (sync types, job ends, admission, sleeps) ends here.
+#include <fiberpool/detail/wait.hpp>
+
+namespace fiberpool::detail {
+namespace {
+
+bool cancel_pending(fiber_site* site) noexcept { return site && site->current && site->current->cancel_requested(); }
+
+// park_as: parks `p` where a canceller of the calling job can wake it. True if unparked.
+bool park_as(fiber_site* site, parker& p, std::optional<clock::time_point> deadline) noexcept {
+  if (site) {
+    // The canceller stores its request before taking site->mu, so checking under the lock cannot
+    // miss a request that did not see us parked.
+    std::lock_guard lk(site->mu);
+    if (cancel_pending(site)) return true;
+    site->parked = &p;
+  }
+  bool woken = p.park_until(deadline);
+  if (site) {
+    std::lock_guard lk(site->mu);
+    site->parked = nullptr;
+  }
+  return woken;
+}
+
+bool passed(std::optional<clock::time_point> deadline) noexcept { return deadline && clock::now() >= *deadline; }
+
+}  // namespace
+
+void wait_list::push_back(waiter& w) noexcept {
+  w.prev = tail_;
+  w.next = nullptr;
+  if (tail_) tail_->next = &w;
+  else head_ = &w;
+  tail_ = &w;
+  w.linked = true;
+}
+
+void wait_list::remove(waiter& w) noexcept {
+  if (!w.linked) return;
+  if (w.prev) w.prev->next = w.next;
+  else head_ = w.next;
+  if (w.next) w.next->prev = w.prev;
+  else tail_ = w.prev;
+  w.prev = w.next = nullptr;
+  w.linked = false;
+}
+
+bool wait_list::notify_one() noexcept {
+  waiter* w = head_;
+  if (!w) return false;
+  remove(*w);
+  w->notified = true;
+  w->park.unpark();
+  return true;
+}
+
+std::size_t wait_list::notify_all() noexcept {
+  std::size_t n = 0;
+  while (notify_one()) ++n;
+  return n;
+}
+
+wait_status wait_on(wait_list& list, std::unique_lock<spin_mutex>& lk, std::optional<clock::time_point> deadline,
+                    void* slot) noexcept {
+  fiber_site* site = this_fiber_site();
+  waiter w;
+  w.slot = slot;
+  for (;;) {
+    if (cancel_pending(site)) return wait_status::cancelled;
+    list.push_back(w);
+    lk.unlock();
+    park_as(site, w.park, deadline);
+    lk.lock();
+    // A notification wins over a cancel or timeout that raced with it, so a hand-off (a value,
+    // a permit) is never lost.
+    if (w.notified) return wait_status::notified;
+    list.remove(w);
+    if (cancel_pending(site)) return wait_status::cancelled;
+    if (passed(deadline)) return wait_status::timed_out;
+    // Otherwise a stale wake (a soft limit already raised, a kill already delivered): wait again.
+  }
+}
+
+wait_status park_cancellable(parker& p, std::optional<clock::time_point> deadline) noexcept {
+  fiber_site* site = this_fiber_site();
+  for (;;) {
+    if (cancel_pending(site)) return wait_status::cancelled;
+    bool woken = park_as(site, p, deadline);
+    if (cancel_pending(site)) return wait_status::cancelled;
+    if (woken) return wait_status::notified;
+    if (passed(deadline)) return wait_status::timed_out;
+  }
+}
+
+void raise_cancellation() {
+  fiber_site* site = this_fiber_site();
+  if (site && site->current) site->current->raise_cancellation();
+}
+
+bool cancel_requested() noexcept { return cancel_pending(this_fiber_site()); }
+
+}  // namespace fiberpool::detail

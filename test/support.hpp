@@ -1,0 +1,74 @@
+// Shared test helpers: run a body with 1 and 2 scheduler threads, leak checks, log capture.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+
+#include <doctest/doctest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <fiberpool/fiberpool.hpp>
+
+namespace fiberpool_test {
+
+using namespace std::chrono_literals;
+
+// A generous bound for waits that must succeed; tests never assert on timing, only use this to
+// turn a hang into a failure on a slow, loaded machine.
+inline constexpr auto patience = std::chrono::seconds(30);
+
+// check_no_leaks: every fiber, job record and stack is gone (call after pools are destroyed).
+inline void check_no_leaks() {
+  auto c = fiberpool::diagnostics::snapshot();
+  CHECK_MESSAGE(c.fibers == 0, "fibers left: ", c.fibers);
+  CHECK_MESSAGE(c.job_records == 0, "job records left: ", c.job_records);
+  CHECK_MESSAGE(c.stacks_in_use == 0, "stacks left: ", c.stacks_in_use);
+  CHECK_MESSAGE(c.runtimes == 0, "runtimes left: ", c.runtimes);
+}
+
+// with_threads: runs body(threads) for 1 and 2 scheduler threads, then checks for leaks.
+template <class F>
+void with_threads(F&& body) {
+  for (std::size_t threads : {std::size_t{1}, std::size_t{2}}) {
+    CAPTURE(threads);
+    body(threads);
+    check_no_leaks();
+  }
+}
+
+// pool_opts: pool_options with the given thread count (and optional limit).
+inline fiberpool::pool_options pool_opts(std::size_t threads, std::size_t limit = 1000) {
+  fiberpool::pool_options o;
+  o.threads = threads;
+  o.limit = limit;
+  return o;
+}
+
+// log_capture: a logger whose output tests can read.
+class log_capture {
+ public:
+  log_capture() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(os_)) {
+    logger_ = std::make_shared<spdlog::logger>("test-capture", sink_);
+    logger_->set_level(spdlog::level::trace);
+    logger_->set_pattern("%l %v");
+  }
+  std::shared_ptr<spdlog::logger> logger() const { return logger_; }
+  std::string text() {
+    logger_->flush();
+    std::lock_guard lk(mu_);
+    return os_.str();
+  }
+
+ private:
+  std::mutex mu_;
+  std::ostringstream os_;
+  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+  std::shared_ptr<spdlog::logger> logger_;
+};
+
+}  // namespace fiberpool_test
