@@ -1,6 +1,7 @@
 // job_record: pseudo-pids, waiting for a job's end, what get() throws, and the cancellation checks.
 #include <fiberpool/detail/job_record.hpp>
 
+#include <csignal>
 #include <string>
 
 #include <fiberpool/errors.hpp>
@@ -64,7 +65,24 @@ bool job_record::terminate(int signal) {
 void job_record::run() noexcept { owner->run_job(*this); }
 void job_record::discard() noexcept { owner->discard_job(*this); }
 
+bool job_record::request(cancel_kind kind, int signal) noexcept {
+  std::uint32_t want = static_cast<std::uint32_t>(kind) | (static_cast<std::uint32_t>(signal) << 8);
+  std::uint32_t cur = cancel.load(std::memory_order_acquire);
+  while ((cur & 0xff) < static_cast<std::uint32_t>(kind)) {
+    if (cancel.compare_exchange_weak(cur, want, std::memory_order_acq_rel)) return true;
+  }
+  return false;
+}
+
+void job_record::expire_limits() noexcept {
+  if (!extras || (!extras->soft_time_limit && !extras->hard_time_limit)) return;
+  auto ran = clock::now() - started_at;
+  if (extras->hard_time_limit && ran >= *extras->hard_time_limit) request(cancel_kind::hard_limit, SIGKILL);
+  else if (extras->soft_time_limit && ran >= *extras->soft_time_limit) request(cancel_kind::soft_limit, SIGUSR1);
+}
+
 bool job_record::cancel_requested() const noexcept {
+  const_cast<job_record*>(this)->expire_limits();
   for (const job_record* r = this; r; r = r->inline_parent) {
     auto k = kind_of(r->cancel.load(std::memory_order_acquire));
     if (k >= cancel_kind::hard_limit) return true;
@@ -74,6 +92,7 @@ bool job_record::cancel_requested() const noexcept {
 }
 
 void job_record::raise_cancellation() {
+  expire_limits();
   // A kill of the job whose fiber an inline child borrows reaches the child's code too.
   for (const job_record* r = this; r; r = r->inline_parent) {
     auto c = r->cancel.load(std::memory_order_acquire);

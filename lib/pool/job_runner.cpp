@@ -173,11 +173,8 @@ void pool_core::on_limit(job_id id, cancel_kind kind) noexcept {
 }
 
 void pool_core::request_cancel(job_record& rec, cancel_kind kind, int signal) noexcept {
-  // Only ever strengthen a request: a kill is never downgraded to a soft limit.
-  std::uint32_t want = static_cast<std::uint32_t>(kind) | (static_cast<std::uint32_t>(signal) << 8);
-  std::uint32_t cur = rec.cancel.load(std::memory_order_acquire);
-  while ((cur & 0xff) < static_cast<std::uint32_t>(kind) &&
-         !rec.cancel.compare_exchange_weak(cur, want, std::memory_order_acq_rel)) {}
+  // A kill is never downgraded to a soft limit; a weaker request changes nothing.
+  if (!rec.request(kind, signal)) return;
   // rec.site is cleared under mu_ (held here) before the fiber can end, so it is alive.
   if (rec.site) rec.site->wake();
 }

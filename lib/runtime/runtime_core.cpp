@@ -299,7 +299,8 @@ timer_handle runtime_core::call_at(clock::time_point when, std::function<void()>
   if (!ts) return {};
   timer_handle h{next_timer_id_.fetch_add(1, std::memory_order_relaxed), when,
                  static_cast<std::uint32_t>(ts->slot->index)};
-  if (ts->timers.add(when, h.id, std::move(fire)) && here.state != ts) ts->kick();
+  // Kick even on our own thread: the hub may be parked with a later deadline while a job arms.
+  if (ts->timers.add(when, h.id, std::move(fire))) ts->kick();
   return h;
 }
 

@@ -73,6 +73,12 @@ class job_record : public task, public cancellable {
   bool cancel_requested() const noexcept override;
   void raise_cancellation() override;
 
+  // request: strengthens the cancel request (never weakens it); true if it changed.
+  bool request(cancel_kind kind, int signal) noexcept;
+  // expire_limits: requests the soft/hard limit whose deadline passed. Cancellation points call it
+  // so a job whose thread is too busy to fire timers (a CPU loop) still meets its limits.
+  void expire_limits() noexcept;
+
   // --- pool layer state ---
   pool_core* owner = nullptr;
   job_record* next_queued = nullptr;     // admission FIFO links, guarded by the owner's lock
