@@ -65,11 +65,13 @@ void idle_waker::wait_until(steady_clock::time_point deadline) noexcept {
   int n = wait_events(epfd_, events, 16, deadline);
   for (int i = 0; i < n; ++i) {
     if (events[i].data.ptr == nullptr) {
-      // Clear the flag before draining: a wake() racing with us then writes again, and the worst
-      // case is one spurious wake instead of a lost one.
-      pending_.exchange(false, std::memory_order_seq_cst);
+      // Drain, then clear. A read takes every write at once, so clearing first would let a wake()
+      // landing in between find the flag clear, write, and have its write eaten: the flag would
+      // stay set with nothing to read and every later wake() would be skipped. A wake() between
+      // the read and the clear is harmless: we are awake and about to look for work anyway.
       std::uint64_t count;
       [[maybe_unused]] auto r = ::read(evfd_, &count, sizeof count);
+      pending_.exchange(false, std::memory_order_seq_cst);
     }
   }
 }

@@ -1,0 +1,25 @@
+// The demo's command line: its options, their defaults, and a hand-written parser.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+
+namespace demo {
+
+struct demo_options {
+  std::size_t jobs = 5000;   // simulated I/O jobs, besides the one stuck job
+  std::size_t threads = 2;   // scheduler threads of the pool; 0 = one per core
+  double seconds = 5.0;      // rough target duration; the simulated I/O is scaled to fit it
+};
+
+// What parse_command_line decided: either options to run with, or an exit code to return at once
+// (0 after --help, 2 after a bad option; the message is already printed).
+struct parsed_command_line {
+  demo_options options;
+  std::optional<int> exit_code;
+};
+
+// parse_command_line: reads --jobs N, --threads N, --seconds S (also as --name=value) and --help.
+parsed_command_line parse_command_line(int argc, char** argv);
+
+}  // namespace demo

@@ -1,0 +1,37 @@
+// job_ledger: atomic counters updated from the pool's threads.
+#include "ledger.hpp"
+
+#include <algorithm>
+
+namespace demo {
+
+job_ledger::job_ledger(std::size_t jobs) : ends_(jobs) {}
+
+void job_ledger::job_ended(std::size_t index, fiberpool::job_state end) noexcept {
+  ends_[index].fetch_add(1);
+  by_state_[static_cast<std::size_t>(end)].fetch_add(1);
+  ended_.fetch_add(1);
+}
+
+void job_ledger::on_started() noexcept {
+  std::int64_t now = running_.fetch_add(1) + 1;
+  // Lock-free max: retry only while another thread has not already raised peak_ above `now`.
+  std::int64_t peak = peak_.load();
+  while (now > peak && !peak_.compare_exchange_weak(peak, now)) {}
+}
+
+void job_ledger::on_stopped() noexcept { running_.fetch_sub(1); }
+
+std::size_t job_ledger::ended_in(fiberpool::job_state s) const noexcept {
+  return by_state_[static_cast<std::size_t>(s)].load();
+}
+
+std::size_t job_ledger::peak_running() const noexcept {
+  return static_cast<std::size_t>(std::max<std::int64_t>(peak_.load(), 0));
+}
+
+std::size_t job_ledger::not_ended_once() const noexcept {
+  return static_cast<std::size_t>(std::count_if(ends_.begin(), ends_.end(), [](const auto& n) { return n.load() != 1; }));
+}
+
+}  // namespace demo

@@ -1,0 +1,42 @@
+// job_ledger: the demo's own count of how jobs start and end, kept by callbacks and signals, so the
+// pool's accounting (info()) can be checked against it.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include <fiberpool/types.hpp>
+
+namespace demo {
+
+// Every member is safe to call from any thread: jobs end on the pool's scheduler threads while
+// the main thread reads the totals.
+class job_ledger {
+ public:
+  // job_ledger: room for jobs numbered 0 .. jobs-1 (the demo's numbering, not fiberpool ids).
+  explicit job_ledger(std::size_t jobs);
+
+  // job_ended: from a job's on_ended callback, which fiberpool calls exactly once per job.
+  void job_ended(std::size_t index, fiberpool::job_state end) noexcept;
+  // on_started / on_stopped: from the job_started and job_ended signals; track peak concurrency.
+  void on_started() noexcept;
+  void on_stopped() noexcept;
+
+  std::size_t ended() const noexcept { return ended_.load(); }
+  std::size_t ended_in(fiberpool::job_state s) const noexcept;
+  std::size_t peak_running() const noexcept;
+  // not_ended_once: jobs whose on_ended ran zero times or more than once (should be 0).
+  std::size_t not_ended_once() const noexcept;
+
+ private:
+  std::vector<std::atomic<std::uint32_t>> ends_;  // on_ended calls, per job
+  std::atomic<std::size_t> ended_{0};
+  std::array<std::atomic<std::size_t>, 6> by_state_{};  // indexed by job_state
+  std::atomic<std::int64_t> running_{0};  // signed: a job_ended could in principle beat its job_started
+  std::atomic<std::int64_t> peak_{0};
+};
+
+}  // namespace demo

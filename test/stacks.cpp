@@ -1,0 +1,66 @@
+// Fiber stacks: recycling, and the unguarded slab fallback past the vm.max_map_count budget.
+// Runs with FIBERPOOL_MAX_GUARDED_STACKS=16 (set in test/meson.build) so the budget is small.
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "support.hpp"
+
+using namespace fiberpool;
+using namespace fiberpool_test;
+
+namespace {
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
+  return n;
+}
+
+// run_blocked: `jobs` jobs alive at once (each holds a stack), then all released.
+void run_blocked(std::size_t threads, std::size_t jobs) {
+  task_pool pool(pool_opts(threads));
+  pool.start();
+  event release;
+  std::atomic<std::size_t> started{0};
+  event all_started;
+  std::vector<job<std::size_t>> js;
+  for (std::size_t i = 0; i < jobs; ++i) {
+    js.push_back(pool.apply([&, i] {
+      if (started.fetch_add(1) + 1 == jobs) all_started.set();
+      release.wait();
+      return i;
+    }));
+  }
+  REQUIRE(all_started.wait_for(patience));
+  CHECK(diagnostics::snapshot().stacks_in_use >= jobs);
+  release.set();
+  for (std::size_t i = 0; i < jobs; ++i) CHECK(js[i].get() == i);
+  pool.stop();
+}
+
+}  // namespace
+
+TEST_CASE("stacks past the guarded budget come from slabs, the switch is logged once, and all are recycled") {
+  auto saved = fiberpool::logger();
+  log_capture capture;
+  fiberpool::set_logger(capture.logger());
+  with_threads([](std::size_t threads) { run_blocked(threads, 100); });
+  // A second round reuses slab stacks and must not log again.
+  with_threads([](std::size_t threads) { run_blocked(threads, 100); });
+  fiberpool::set_logger(saved);
+  auto text = capture.text();
+  CAPTURE(text);
+  CHECK(count_of(text, "reached the vm.max_map_count budget") == 1);
+}
+
+TEST_CASE("a freed stack is reused by the next fiber on the same thread") {
+  with_threads([](std::size_t threads) {
+    task_pool pool(pool_opts(threads, 1));
+    pool.start();
+    for (int i = 0; i < 200; ++i) pool.apply([] {}).get();
+    // With a limit of 1 jobs run one after another: recycled stacks keep the cache tiny.
+    CHECK(diagnostics::snapshot().stacks_cached <= 64 * threads);
+    pool.stop();
+  });
+}
