@@ -179,9 +179,12 @@ TEST_CASE("clear cancels every pending callback and the timer keeps working") {
     auto c = tm.call_repeatedly(std::chrono::hours(1), [&] { fired.fetch_add(1); });
     auto t0 = fiberpool::clock::now();
     for (int i = 0; i < 3; ++i) tm.call_after(milliseconds(50), [&] { fired.fetch_add(1); });
-    CHECK(tm.pending() == 6);
+    auto pending_before = tm.pending();
     tm.clear();
+    // Unless the machine stalled past the short delay, nothing had fired before clear().
     bool in_time = fiberpool::clock::now() - t0 < milliseconds(50);
+    if (in_time) CHECK(pending_before == 6);
+    CHECK(pending_before >= 3);
     CHECK(tm.pending() == 0);
     CHECK_FALSE(tm.cancel(a));
     CHECK_FALSE(tm.cancel(b));
