@@ -37,31 +37,37 @@ std::optional<T> parse_number(std::string_view text) {
   return value;
 }
 
-// One --name value pair; false (with a message) if the value is missing, malformed or out of range.
+// %.*s wants an int length: string_views are not null-terminated.
+int length(std::string_view s) { return static_cast<int>(s.size()); }
+
+bool set_count(std::size_t& out, std::string_view name, std::string_view value, std::size_t max) {
+  auto n = parse_number<std::size_t>(value);
+  if (!n || *n > max) {
+    std::fprintf(stderr, "error: %.*s wants a whole number from 0 to %zu, not '%.*s'\n", length(name), name.data(),
+                 max, length(value), value.data());
+    return false;
+  }
+  out = *n;
+  return true;
+}
+
+bool set_seconds(double& out, std::string_view value) {
+  auto s = parse_number<double>(value);
+  if (!s || !(*s > 0) || *s > max_seconds) {  // !(x > 0) also rejects NaN
+    std::fprintf(stderr, "error: --seconds wants a number above 0 and up to %g, not '%.*s'\n", max_seconds,
+                 length(value), value.data());
+    return false;
+  }
+  out = *s;
+  return true;
+}
+
+// apply_option: one --name value pair; false, with a message, if it is unknown or its value is bad.
 bool apply_option(demo_options& opts, std::string_view name, std::string_view value) {
-  if (name == "--jobs" || name == "--threads") {
-    auto n = parse_number<std::size_t>(value);
-    std::size_t max = name == "--jobs" ? max_jobs : max_threads;
-    if (!n || *n > max) {
-      std::fprintf(stderr, "error: %.*s wants a whole number from 0 to %zu, not '%.*s'\n",
-                   static_cast<int>(name.size()), name.data(), max,
-                   static_cast<int>(value.size()), value.data());
-      return false;
-    }
-    (name == "--jobs" ? opts.jobs : opts.threads) = *n;
-    return true;
-  }
-  if (name == "--seconds") {
-    auto s = parse_number<double>(value);
-    if (!s || !(*s > 0) || *s > max_seconds) {
-      std::fprintf(stderr, "error: --seconds wants a number above 0 and up to %g, not '%.*s'\n",
-                   max_seconds, static_cast<int>(value.size()), value.data());
-      return false;
-    }
-    opts.seconds = *s;
-    return true;
-  }
-  std::fprintf(stderr, "error: unknown option '%.*s'\n", static_cast<int>(name.size()), name.data());
+  if (name == "--jobs") return set_count(opts.jobs, name, value, max_jobs);
+  if (name == "--threads") return set_count(opts.threads, name, value, max_threads);
+  if (name == "--seconds") return set_seconds(opts.seconds, value);
+  std::fprintf(stderr, "error: unknown option '%.*s'\n", length(name), name.data());
   return false;
 }
 

@@ -1,5 +1,4 @@
-// job_ledger: the demo's own count of how jobs start and end, kept by callbacks and signals, so the
-// pool's accounting (info()) can be checked against it.
+// job_ledger: the demo's own count of job starts and ends, to check the pool's info() against.
 #pragma once
 
 #include <array>
@@ -35,7 +34,8 @@ class job_ledger {
   std::vector<std::atomic<std::uint32_t>> ends_;  // on_ended calls, per job
   std::atomic<std::size_t> ended_{0};
   std::array<std::atomic<std::size_t>, 6> by_state_{};  // indexed by job_state
-  std::atomic<std::int64_t> running_{0};  // signed: a job_ended could in principle beat its job_started
+  // Signed: a job that never got a fiber ends (job_ended) without a job_started.
+  std::atomic<std::int64_t> running_{0};
   std::atomic<std::int64_t> peak_{0};
 };
 

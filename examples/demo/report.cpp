@@ -21,8 +21,10 @@ std::size_t pool_count(const fiberpool::pool_info& info, job_state s) {
 constexpr job_state end_states[] = {job_state::succeeded, job_state::failed, job_state::terminated,
                                     job_state::cancelled};
 
-void add_error(std::vector<std::string>& errors, const char* what, std::size_t got, std::size_t want) {
-  errors.push_back(std::string(what) + ": " + std::to_string(got) + ", expected " + std::to_string(want));
+std::string name_of(job_state s) { return std::string(fiberpool::to_string(s)); }
+
+void add_error(std::vector<std::string>& errors, const std::string& what, std::size_t got, std::size_t want) {
+  errors.push_back(what + ": " + std::to_string(got) + ", expected " + std::to_string(want));
 }
 
 }  // namespace
@@ -31,7 +33,7 @@ void print_results(const run_results& r, const job_ledger& ledger) {
   std::printf("\nresults of pool '%s' (%s, %zu thread(s))\n", r.info.name.c_str(),
               std::string(fiberpool::to_string(r.info.state)).c_str(), r.info.threads);
   for (job_state s : end_states)
-    std::printf("  %-14s %8zu\n", std::string(fiberpool::to_string(s)).c_str(), pool_count(r.info, s));
+    std::printf("  %-14s %8zu\n", name_of(s).c_str(), pool_count(r.info, s));
   std::printf("  %-14s %8zu   (the pool's limit peaked at %zu)\n", "peak running", ledger.peak_running(),
               r.largest_limit);
   std::printf("  %-14s %8zu   (%zu simulated I/O jobs + 1 stuck job)\n", "total jobs", r.applied, r.applied - 1);
@@ -49,14 +51,13 @@ std::vector<std::string> accounting_errors(const run_results& r, const job_ledge
   if (std::size_t n = ledger.not_ended_once(); n != 0) add_error(errors, "jobs not ended exactly once", n, 0);
   for (job_state s : end_states)
     if (ledger.ended_in(s) != pool_count(info, s))
-      add_error(errors, (std::string("on_ended saw ") + std::string(fiberpool::to_string(s))).c_str(),
-                ledger.ended_in(s), pool_count(info, s));
+      add_error(errors, "jobs on_ended saw " + name_of(s), ledger.ended_in(s), pool_count(info, s));
   // The workload is planned up front, so the end states are known exactly.
   if (info.failed != r.planned_failures) add_error(errors, "failed jobs", info.failed, r.planned_failures);
   if (info.terminated != 1) add_error(errors, "terminated jobs", info.terminated, 1);
   if (info.cancelled != 0) add_error(errors, "cancelled jobs", info.cancelled, 0);
   if (r.stuck_end != job_state::terminated)
-    errors.push_back("the stuck job ended " + std::string(fiberpool::to_string(r.stuck_end)) + ", not terminated");
+    errors.push_back("the stuck job ended " + name_of(r.stuck_end) + ", not terminated");
   if (ledger.peak_running() > r.largest_limit)
     add_error(errors, "peak running (above the largest limit)", ledger.peak_running(), r.largest_limit);
   if (info.running != 0 || info.waiting != 0) add_error(errors, "jobs left after stop()", info.running + info.waiting, 0);

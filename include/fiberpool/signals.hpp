@@ -161,6 +161,11 @@ class signal {
 };
 
 // The lifecycle and job signals of one pool (Celery's worker signals).
+//  - job_started fires on the job's fiber as it starts; a job cancelled while queued never starts.
+//  - job_ended fires exactly once for every accepted job, cancelled ones included, right after
+//    its on_ended and before the pool's counters count it as ended.
+//  - pool_resized fires after the new limit has admitted queued jobs, so running() already shows
+//    them (their fibers may not have started yet).
 struct signal_bus {
   signal<task_pool&> pool_started;
   signal<task_pool&> pool_preshutdown;

@@ -112,7 +112,8 @@ class task_pool {
 
   // --- introspection ---
   std::size_t num_processes() const;  // scheduler threads
-  std::size_t running() const;        // started and not ended (inline children included)
+  std::size_t running() const;        // admitted (holding a slot, its fiber possibly not yet
+                                      // started) and not ended; inline children included
   std::size_t waiting() const;        // queued
   std::size_t free() const;           // limit() - running(), never below 0
   pool_info info() const;
