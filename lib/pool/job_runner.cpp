@@ -6,23 +6,12 @@
 #include <fiberpool/errors.hpp>
 #include <fiberpool/task_pool.hpp>
 
+#include "log/describe.hpp"
 #include "pool/pool_core.hpp"
 #include "runtime/runtime_core.hpp"
 
 namespace fiberpool::detail {
 namespace {
-
-std::string describe(std::exception_ptr e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    return ex.what();
-  } catch (const job_terminated& ex) {
-    return ex.what();
-  } catch (...) {
-    return "a non-standard exception";
-  }
-}
 
 const char* job_name(const job_record& rec) {
   return rec.extras && !rec.extras->name.empty() ? rec.extras->name.c_str() : "-";

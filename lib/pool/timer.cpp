@@ -14,6 +14,7 @@
 #include <fiberpool/errors.hpp>
 #include <fiberpool/runtime.hpp>
 
+#include "log/describe.hpp"
 #include "runtime/runtime_core.hpp"
 
 namespace fiberpool::detail {
@@ -119,12 +120,8 @@ class timer_core : public std::enable_shared_from_this<timer_core> {
   void run(const std::shared_ptr<timer_entry>& e) noexcept {
     try {
       e->fn();
-    } catch (const std::exception& ex) {
-      SPDLOG_LOGGER_ERROR(log_, "fiberpool: a timer callback threw: {}", ex.what());
-    } catch (const job_terminated& ex) {
-      SPDLOG_LOGGER_ERROR(log_, "fiberpool: a timer callback threw: {}", ex.what());
     } catch (...) {
-      SPDLOG_LOGGER_ERROR(log_, "fiberpool: a timer callback threw a non-standard exception");
+      SPDLOG_LOGGER_ERROR(log_, "fiberpool: a timer callback threw: {}", describe(std::current_exception()));
     }
     finished(e);
   }

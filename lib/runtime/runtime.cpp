@@ -3,9 +3,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include <fiberpool/errors.hpp>
 #include <fiberpool/log.hpp>
 
+#include "log/describe.hpp"
 #include "runtime/runtime_core.hpp"
 
 namespace fiberpool {
@@ -29,16 +29,8 @@ namespace detail {
 void report_post_error(std::exception_ptr e) noexcept {
   try {
     auto* core = runtime_core::current();
-    auto log = core ? core->log() : fiberpool::logger();
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      SPDLOG_LOGGER_ERROR(log, "fiberpool: a fiber started by post() threw: {}", ex.what());
-    } catch (const job_terminated& ex) {
-      SPDLOG_LOGGER_ERROR(log, "fiberpool: a fiber started by post() threw: {}", ex.what());
-    } catch (...) {
-      SPDLOG_LOGGER_ERROR(log, "fiberpool: a fiber started by post() threw a non-standard exception");
-    }
+    SPDLOG_LOGGER_ERROR(core ? core->log() : fiberpool::logger(), "fiberpool: a fiber started by post() threw: {}",
+                        describe(e));
   } catch (...) {
   }
 }
