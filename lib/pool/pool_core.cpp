@@ -13,6 +13,9 @@
 #include "runtime/runtime_core.hpp"
 
 namespace fiberpool::detail {
+
+void register_fault_report() noexcept;  // fault_report.cpp
+
 namespace {
 
 pool_options checked(pool_options o) {
@@ -46,6 +49,7 @@ pool_core::pool_core(task_pool& owner, pool_options o, fiberpool::runtime* share
       limit_(opts.limit) {
   token_->pool = this;
   signals.set_logger(log);
+  register_fault_report();
 }
 
 pool_core::~pool_core() {

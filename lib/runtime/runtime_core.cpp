@@ -18,6 +18,7 @@
 #include <fiberpool/log.hpp>
 #include <fiberpool/options.hpp>
 
+#include "runtime/overflow_guard.hpp"
 #include "scheduler/algorithm.hpp"
 #include "scheduler/stack_allocator.hpp"
 
@@ -91,6 +92,7 @@ runtime_core::runtime_core(runtime& owner, runtime_options opts)
                                 " bytes; use at least fiberpool::min_stack_size");
   if (opts_.threads == 0) opts_.threads = std::max(1u, std::thread::hardware_concurrency());
   for (std::size_t i = 0; i < workers_.capacity(); ++i) by_slot_[i].store(nullptr);
+  install_overflow_guard();
   runtimes_alive.fetch_add(1);
   std::vector<thread_state*> fresh;
   std::lock_guard lk(threads_mu_);
@@ -149,6 +151,7 @@ void runtime_core::thread_main(thread_state& ts) noexcept {
   ::pthread_setname_np(::pthread_self(), name.c_str());
   boost::fibers::use_scheduling_algorithm<scheduler::algorithm>(workers_, *ts.slot);
   this_thread() = {this, &ts};
+  alt_stack signal_stack;  // so a fiber that overflows its stack gets a report, not a bare segfault
   if (opts_.on_thread_start) {
     try {
       opts_.on_thread_start(ts.index);

@@ -1,0 +1,81 @@
+// A job that overflows its stack makes the process print which job and abort (run in a child).
+#include <csignal>
+#include <string>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support.hpp"
+
+using namespace fiberpool;
+using namespace fiberpool_test;
+
+namespace {
+
+volatile int depth_limit = 1 << 30;  // not provably infinite, so the compiler keeps the recursion
+
+[[gnu::noinline]] int recurse(int n) {
+  volatile char frame[256];
+  frame[0] = static_cast<char>(n);
+  if (n >= depth_limit) return frame[0];
+  return recurse(n + 1) + frame[0];
+}
+
+// in_child: runs fn in a forked child with stderr captured; returns (wait status, stderr text).
+template <class F>
+std::pair<int, std::string> in_child(F fn) {
+  int pipe_fds[2];
+  REQUIRE(::pipe(pipe_fds) == 0);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::dup2(pipe_fds[1], STDERR_FILENO);
+    ::close(pipe_fds[0]);
+    fn();
+    ::_exit(0);
+  }
+  ::close(pipe_fds[1]);
+  std::string err;
+  char buf[512];
+  for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) > 0;) err.append(buf, static_cast<std::size_t>(n));
+  ::close(pipe_fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return {status, err};
+}
+
+}  // namespace
+
+TEST_CASE("a job that overflows its stack is reported by id and name, and the process aborts") {
+  for (std::size_t threads : {std::size_t{1}, std::size_t{2}}) {
+    CAPTURE(threads);
+    auto [status, err] = in_child([threads] {
+      task_pool pool(pool_opts(threads));
+      pool.start();
+      job_options o;
+      o.name = "deep";
+      auto j = pool.apply(o, [] { return recurse(0); });
+      j.wait();
+    });
+    CAPTURE(err);
+    REQUIRE(WIFSIGNALED(status));
+    CHECK(WTERMSIG(status) == SIGABRT);
+    CHECK(err.find("fiberpool: stack overflow in job ") != std::string::npos);
+    CHECK(err.find("(deep)") != std::string::npos);
+  }
+}
+
+TEST_CASE("a segfault that is not a stack overflow still kills the process as a segfault") {
+  auto [status, err] = in_child([] {
+    task_pool pool(pool_opts(1));
+    pool.start();
+    pool.apply([] {
+          volatile int* null_pointer = nullptr;
+          *null_pointer = 1;
+        })
+        .wait();
+  });
+  REQUIRE(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGSEGV);
+  CHECK(err.find("stack overflow") == std::string::npos);
+}
