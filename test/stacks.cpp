@@ -64,3 +64,54 @@ TEST_CASE("a freed stack is reused by the next fiber on the same thread") {
     pool.stop();
   });
 }
+
+TEST_CASE("when no stack can be had, apply() from a job says so and the job is not half-registered") {
+  with_threads([](std::size_t threads) {
+    task_pool pool(pool_opts(threads));
+    pool.start();
+    std::atomic<int> ended{0};
+    auto outcome = pool.apply([&] {
+      std::string what;
+      diagnostics::fail_next_stack_allocations(1);
+      try {
+        job_options o;
+        o.on_ended = [&](job_id, job_state, std::exception_ptr) { ++ended; };
+        pool.apply(o, [] {});
+      } catch (const fiberpool::error& e) {
+        what = e.what();
+      }
+      diagnostics::fail_next_stack_allocations(0);
+      return what;
+    });
+    std::string what = outcome.get();
+    CHECK(what.find("could not map a fiber stack") != std::string::npos);
+    CHECK(what.find("not accepted") != std::string::npos);
+    pool.waitall();
+    CHECK(ended == 0);                    // never accepted: no end to report
+    CHECK(pool.info().succeeded == 1);    // only the outer job
+    CHECK(pool.jobs().empty());
+    CHECK(pool.apply([] { return 7; }).get() == 7);  // and the pool keeps working
+    pool.stop();
+  });
+}
+
+TEST_CASE("when no stack can be had for a job applied from outside, the job ends failed and says why") {
+  with_threads([](std::size_t threads) {
+    task_pool pool(pool_opts(threads));
+    pool.start();
+    std::atomic<int> ended{0};
+    job_options o;
+    o.on_ended = [&](job_id, job_state s, std::exception_ptr e) {
+      if (s == job_state::failed && e) ++ended;
+    };
+    diagnostics::fail_next_stack_allocations(1);
+    auto j = pool.apply(o, [] { return 1; });
+    REQUIRE(j.wait_for(patience));
+    diagnostics::fail_next_stack_allocations(0);
+    CHECK(j.state() == job_state::failed);
+    CHECK_THROWS_WITH_AS(j.get(), doctest::Contains("could not create a fiber"), fiberpool::error);
+    CHECK(ended == 1);
+    CHECK(pool.apply([] { return 7; }).get() == 7);
+    pool.stop();
+  });
+}

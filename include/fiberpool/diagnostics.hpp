@@ -17,4 +17,8 @@ struct counters {
 // and runtime has been destroyed and every job handle dropped.
 counters snapshot() noexcept;
 
+// fail_next_stack_allocations: makes the next n fiber-stack allocations fail as if memory or
+// vm.max_map_count ran out. For tests of resource exhaustion; 0 turns it off.
+void fail_next_stack_allocations(std::size_t n) noexcept;
+
 }  // namespace fiberpool::diagnostics

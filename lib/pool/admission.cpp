@@ -73,9 +73,34 @@ void pool_core::submit(job_record& rec, job_options&& o) {
   lk.unlock();
   pool_ref.detach();  // the pool's reference now lives in live_
 
+  // Started from one of the runtime's threads, the fiber is made right here, so apply() can report
+  // that no stack was left instead of accepting a job that cannot run. The fiber only runs once
+  // this fiber yields, so pool_apply still comes before job_started.
+  if (start_now) {
+    bool started;
+    try {
+      started = rtc_->start_here(&rec);
+    } catch (const std::exception& e) {
+      withdraw(rec);
+      throw fiberpool::error("fiberpool: pool '" + opts.name + "' could not start a job: " + e.what() +
+                             "; the job was not accepted");
+    }
+    signals.pool_apply.emit(self, rec.id());
+    if (!started) launch(rec);
+    return;
+  }
   signals.pool_apply.emit(self, rec.id());
   if (rec.is_inline) run_inline(rec);
-  else if (start_now) launch(rec);
+}
+
+void pool_core::withdraw(job_record& rec) noexcept {
+  {
+    std::lock_guard lk(mu_);
+    live_.erase(rec.id());
+    --running_;
+    if (idle()) idle_waiters_.notify_all();
+  }
+  rec.release();  // the pool's reference; the caller's handle goes with the exception
 }
 
 void pool_core::enqueue(job_record& rec) noexcept {
@@ -93,6 +118,10 @@ void pool_core::unlink_queued(job_record& rec) noexcept {
   if (rec.next_queued) rec.next_queued->prev_queued = rec.prev_queued;
   else queue_tail_ = rec.prev_queued;
   rec.prev_queued = rec.next_queued = nullptr;
+}
+
+void pool_core::leave_queue(job_record& rec) noexcept {
+  unlink_queued(rec);
   --waiting_;
   room_waiters_.notify_one();
 }
@@ -100,10 +129,10 @@ void pool_core::unlink_queued(job_record& rec) noexcept {
 // take_startable: with mu_ held, moves queued jobs into free slots.
 std::vector<job_record*> pool_core::take_startable() {
   std::vector<job_record*> out;
-  if (state_ != pool_state::running && state_ != pool_state::closed) return out;
+  if (!started_ || (state_ != pool_state::running && state_ != pool_state::closed)) return out;
   while (queue_head_ && running_ < limit_) {
     job_record* rec = queue_head_;
-    unlink_queued(*rec);
+    leave_queue(*rec);
     ++running_;
     rec->state_.store(job_state::running, std::memory_order_release);
     out.push_back(rec);

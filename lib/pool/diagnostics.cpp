@@ -20,4 +20,6 @@ counters snapshot() noexcept {
   return c;
 }
 
+void fail_next_stack_allocations(std::size_t n) noexcept { scheduler::fail_next_allocations(n); }
+
 }  // namespace fiberpool::diagnostics

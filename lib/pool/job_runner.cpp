@@ -77,16 +77,21 @@ void pool_core::execute(job_record& rec, fiber_site& site, slot_kind slot) noexc
     end = job_state::failed;
     rec.error = std::current_exception();
   }
+  // The end is decided under the lock that terminate_job() takes, so a kill either lands here
+  // or finds the job ending and returns false: it is never accepted and then ignored.
+  std::uint32_t c;
+  {
+    std::lock_guard lk(mu_);
+    rec.ending = true;
+    c = rec.cancel.load(std::memory_order_acquire);
+  }
   // The kill is sticky: a job that swallowed it (catch (...)) and returned still ends terminated.
-  if (end != job_state::terminated) {
-    auto c = rec.cancel.load(std::memory_order_acquire);
-    auto kind = static_cast<cancel_kind>(c & 0xff);
-    if (kind == cancel_kind::kill || kind == cancel_kind::hard_limit) {
-      end = job_state::terminated;
-      int sig = static_cast<int>(c >> 8);
-      rec.error = kind == cancel_kind::kill ? std::make_exception_ptr(job_terminated(sig))
-                                            : std::make_exception_ptr(time_limit_exceeded(sig));
-    }
+  auto kind = static_cast<cancel_kind>(c & 0xff);
+  if (end != job_state::terminated && (kind == cancel_kind::kill || kind == cancel_kind::hard_limit)) {
+    end = job_state::terminated;
+    int sig = static_cast<int>(c >> 8);
+    rec.error = kind == cancel_kind::kill ? std::make_exception_ptr(job_terminated(sig))
+                                          : std::make_exception_ptr(time_limit_exceeded(sig));
   }
   site.current = rec.inline_parent;
   complete(rec, end, slot);
@@ -118,6 +123,10 @@ void pool_core::complete(job_record& rec, job_state end, slot_kind slot) noexcep
     ++ended_[static_cast<std::size_t>(end)];
     if (slot == slot_kind::pooled) --running_;
     if (slot == slot_kind::borrowed) --borrowed_;
+    if (slot == slot_kind::none) {  // cancelled while queued: counted as waiting until now
+      --waiting_;
+      room_waiters_.notify_one();
+    }
     rec.state_.store(end, std::memory_order_release);
     startable = take_startable();
     if (idle()) idle_waiters_.notify_all();

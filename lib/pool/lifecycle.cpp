@@ -20,6 +20,7 @@ void pool_core::start() {
                              std::string(to_string(state_)) + "; a pool starts once (use restart() to "
                              "replace its threads, or make a new pool)");
     state_ = pool_state::running;
+    started_ = true;
   }
   SPDLOG_LOGGER_INFO(log, "fiberpool: pool '{}' started: limit {}, {} thread(s)", opts.name, limit(), num_processes());
   signals.pool_started.emit(self);
@@ -54,7 +55,7 @@ bool pool_core::begin_shutdown(const char* what) {
     std::lock_guard lk(mu_);
     if (!shutting_down_) {
       first = shutting_down_ = true;
-      never_started = state_ == pool_state::created;
+      never_started = !started_;
       state_ = pool_state::closed;
       room_waiters_.notify_all();  // submitters blocked on a full queue must now see pool_closed
     }

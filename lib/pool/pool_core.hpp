@@ -87,11 +87,14 @@ class pool_core {
   // admission.cpp
   std::unique_ptr<job_extras> make_extras(job_options&& o) const;
   void enqueue(job_record& rec) noexcept;
-  void unlink_queued(job_record& rec) noexcept;
+  void unlink_queued(job_record& rec) noexcept;  // off the FIFO only: a cancelled job stays
+                                                // counted in waiting_ until its end is recorded
+  void leave_queue(job_record& rec) noexcept;   // off the FIFO and the count
   std::vector<job_record*> take_startable();
   void launch(const std::vector<job_record*>& recs);
   void launch(job_record& rec);
   void run_inline(job_record& rec) noexcept;
+  void withdraw(job_record& rec) noexcept;  // undoes the admission of a job that could not start
   template <class F>
   void change_limit(F&& next_limit);
 
@@ -120,6 +123,7 @@ class pool_core {
   mutable spin_mutex mu_;
   pool_state state_ = pool_state::created;
   bool shutting_down_ = false;
+  bool started_ = false;      // start() ran: queued jobs can still run after close()
   std::size_t limit_;
   std::size_t running_ = 0;   // jobs holding an admission slot
   std::size_t borrowed_ = 0;  // inline children running on their parent's fiber

@@ -216,6 +216,15 @@ void runtime_core::hub_loop(thread_state& ts) {
 }
 
 void runtime_core::start_fiber(task* t) {
+  try {
+    create_fiber(t);
+  } catch (const std::exception& e) {
+    SPDLOG_LOGGER_ERROR(log_, "fiberpool: runtime '{}' could not create a fiber: {}", opts_.name, e.what());
+    t->discard();
+  }
+}
+
+void runtime_core::create_fiber(task* t) {
   auto& here = *static_cast<thread_state*>(this_thread().state);
   fibers_alive.fetch_add(1, std::memory_order_relaxed);
   here.slot->hosted.fetch_add(1, std::memory_order_relaxed);  // Boost attaches it here; awakened() detaches
@@ -228,12 +237,20 @@ void runtime_core::start_fiber(task* t) {
       fibers_alive.fetch_sub(1, std::memory_order_relaxed);
     });
     f.detach();
-  } catch (const std::exception& e) {
+  } catch (...) {
     here.slot->hosted.fetch_sub(1, std::memory_order_relaxed);
     fibers_alive.fetch_sub(1, std::memory_order_relaxed);
-    SPDLOG_LOGGER_ERROR(log_, "fiberpool: runtime '{}' could not create a fiber: {}", opts_.name, e.what());
-    t->discard();
+    throw;
   }
+}
+
+bool runtime_core::start_here(task* t) {
+  current_thread& here = this_thread();
+  if (here.core != this ||
+      static_cast<thread_state*>(here.state)->slot->state.load() != scheduler::slot_state::active)
+    return false;
+  create_fiber(t);
+  return true;
 }
 
 bool runtime_core::push_inbox(thread_state& ts, task* t) {

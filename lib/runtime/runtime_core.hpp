@@ -33,6 +33,9 @@ class runtime_core {
 
   // submit: runs t on a new fiber: here when called on one of our threads, else via an inbox.
   void submit(task* t);
+  // start_here: on one of our active threads, creates t's fiber now and returns true; throws what
+  // the creation threw (the task is untouched). Elsewhere returns false and does nothing.
+  bool start_here(task* t);
   // call_at: `fire` runs on a hub fiber at `when`; it must be short and must not wait.
   timer_handle call_at(clock::time_point when, std::function<void()> fire);
   bool cancel(const timer_handle& h);
@@ -53,7 +56,8 @@ class runtime_core {
   thread_state& launch(std::size_t index);
   void thread_main(thread_state& ts) noexcept;
   void hub_loop(thread_state& ts);
-  void start_fiber(task* t);
+  void start_fiber(task* t);   // create_fiber, or discard t if that fails
+  void create_fiber(task* t);  // throws if no fiber (stack) can be made
   void hand_off(thread_state& from);
   bool push_inbox(thread_state& ts, task* t);
   thread_state* pick_target(const thread_state* avoid) noexcept;

@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <string>
+#include <system_error>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
@@ -27,6 +30,7 @@ constexpr std::size_t slab_stacks = 64;      // stacks per unguarded slab
 constexpr long map_reserve = 5000;           // maps left for libraries, threads and malloc
 
 std::atomic<std::size_t> in_use{0};
+std::atomic<std::size_t> injected_failures{0};
 std::atomic<std::size_t> cached{0};
 std::atomic<long> guarded_live{0};
 
@@ -78,13 +82,20 @@ slab_pool& slabs() {
   return s;
 }
 
+[[noreturn]] void out_of_stacks(int err, std::size_t bytes) {
+  throw std::system_error(err, std::generic_category(),
+                          "fiberpool: could not map a fiber stack of " + std::to_string(bytes) +
+                              " bytes (out of memory or of vm.max_map_count maps)");
+}
+
 stack_block map_guarded(std::size_t usable) {
   std::size_t total = usable + page_size();
   void* p = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) throw std::bad_alloc();
+  if (p == MAP_FAILED) out_of_stacks(errno, total);
   if (::mprotect(p, page_size(), PROT_NONE) != 0) {
+    int err = errno;
     ::munmap(p, total);
-    throw std::bad_alloc();
+    out_of_stacks(err, total);
   }
   guarded_live.fetch_add(1, std::memory_order_relaxed);
   return {static_cast<char*>(p), usable, true};
@@ -108,7 +119,7 @@ stack_block take_from_slab(std::size_t usable) {
   }
   std::size_t total = usable * slab_stacks;
   void* p = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) throw std::bad_alloc();
+  if (p == MAP_FAILED) out_of_stacks(errno, total);
   char* base = static_cast<char*>(p);
   s.ranges.emplace_back(base, base + total);
   for (std::size_t i = 1; i < slab_stacks; ++i) s.free.push_back({base + i * usable, usable, false});
@@ -155,6 +166,8 @@ stack_allocator::stack_allocator(std::size_t usable) noexcept
     : usable_((usable + page_size() - 1) / page_size() * page_size()) {}
 
 boost::context::stack_context stack_allocator::allocate() {
+  for (auto n = injected_failures.load(); n > 0;)
+    if (injected_failures.compare_exchange_weak(n, n - 1)) out_of_stacks(ENOMEM, usable_);
   stack_block b{};
   bool found = false;
   if (stack_cache* c = this_thread_cache()) {
@@ -192,6 +205,8 @@ void stack_allocator::deallocate(boost::context::stack_context& sctx) noexcept {
   }
   release(b);
 }
+
+void fail_next_allocations(std::size_t n) noexcept { injected_failures.store(n); }
 
 std::size_t stacks_in_use() noexcept { return in_use.load(std::memory_order_relaxed); }
 std::size_t stacks_cached() noexcept { return cached.load(std::memory_order_relaxed); }

@@ -16,12 +16,16 @@ class stack_allocator {
  public:
   // usable: bytes the fiber may use, rounded up to whole pages.
   explicit stack_allocator(std::size_t usable) noexcept;
-  boost::context::stack_context allocate();   // throws std::bad_alloc when memory runs out
+  // allocate: throws std::system_error saying what ran out when no stack can be mapped.
+  boost::context::stack_context allocate();
   void deallocate(boost::context::stack_context& sctx) noexcept;
 
  private:
   std::size_t usable_;
 };
+
+// fail_next_allocations: the next n allocations fail as if memory ran out (for tests).
+void fail_next_allocations(std::size_t n) noexcept;
 
 // Counters for diagnostics::snapshot().
 std::size_t stacks_in_use() noexcept;
