@@ -69,7 +69,9 @@ struct current_thread {
   runtime_core* core = nullptr;
   void* state = nullptr;
 };
-thread_local current_thread tl_current;
+// initial-exec: read on every fiber start and end; the default model for a shared library would
+// call __tls_get_addr each time.
+[[gnu::tls_model("initial-exec")]] thread_local current_thread tl_current;
 
 [[gnu::noinline]] current_thread& this_thread() noexcept {
   asm volatile("" ::: "memory");

@@ -41,6 +41,7 @@ boost::fibers::context* algorithm::pick_next() noexcept {
 }
 
 void algorithm::suspend_until(std::chrono::steady_clock::time_point const& deadline) noexcept {
+  if (workers_.spin(self_)) return;
   if (!workers_.go_idle(self_)) return;
   self_.idle.wait_until(deadline);
   workers_.leave_idle(self_);

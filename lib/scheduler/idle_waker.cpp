@@ -61,25 +61,30 @@ idle_waker::~idle_waker() {
 }
 
 void idle_waker::wait_until(steady_clock::time_point deadline) noexcept {
-  epoll_event events[16];
-  int n = wait_events(epfd_, events, 16, deadline);
-  for (int i = 0; i < n; ++i) {
-    if (events[i].data.ptr == nullptr) {
-      // Drain, then clear. A read takes every write at once, so clearing first would let a wake()
-      // landing in between find the flag clear, write, and have its write eaten: the flag would
-      // stay set with nothing to read and every later wake() would be skipped. A wake() between
-      // the read and the clear is harmless: we are awake and about to look for work anyway.
-      std::uint64_t count;
-      [[maybe_unused]] auto r = ::read(evfd_, &count, sizeof count);
-      pending_.exchange(false, std::memory_order_seq_cst);
+  // Dekker with wake(): we announce the sleep, then look for a pending wake; wake() publishes the
+  // wake, then looks for a sleeper. Both sides use seq_cst, so at least one sees the other.
+  sleeping_.store(true, std::memory_order_seq_cst);
+  if (!pending_.exchange(false, std::memory_order_seq_cst)) {
+    epoll_event events[16];
+    int n = wait_events(epfd_, events, 16, deadline);
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.ptr == nullptr) {
+        // Drain, then allow the next write: a read takes every write at once.
+        std::uint64_t count;
+        [[maybe_unused]] auto r = ::read(evfd_, &count, sizeof count);
+        written_.store(false, std::memory_order_seq_cst);
+      }
     }
+    pending_.store(false, std::memory_order_seq_cst);
   }
+  sleeping_.store(false, std::memory_order_seq_cst);
 }
 
 void idle_waker::wake() noexcept {
-  if (pending_.exchange(true, std::memory_order_seq_cst)) return;
+  pending_.store(true, std::memory_order_seq_cst);
+  if (!sleeping_.load(std::memory_order_seq_cst)) return;  // awake: it checks pending_ before sleeping
+  if (written_.exchange(true, std::memory_order_seq_cst)) return;
   std::uint64_t one = 1;
-  [[maybe_unused]] auto r = ::write(evfd_, &one, sizeof one);
+  [[maybe_unused]] auto w = ::write(evfd_, &one, sizeof one);
 }
-
 }  // namespace fiberpool::scheduler

@@ -7,8 +7,8 @@
 namespace fiberpool::scheduler {
 
 // The thread sleeps in epoll_wait on its own epoll instance (the one fd waits will share), bounded
-// by the next timer deadline; wake() writes an eventfd registered in that epoll. Wakes are
-// coalesced: at most one write is outstanding until the sleeper consumes it.
+// by the next timer deadline; wake() writes an eventfd registered in that epoll. A wake() for a
+// thread that is not asleep only sets a flag (no system call): the thread sees it before it sleeps.
 class idle_waker {
  public:
   idle_waker();   // throws std::system_error if epoll or eventfd cannot be created
@@ -16,15 +16,23 @@ class idle_waker {
   idle_waker(const idle_waker&) = delete;
   idle_waker& operator=(const idle_waker&) = delete;
 
-  // wait_until: returns on wake(), at the deadline (max(): none), or when an fd is ready.
+  // wait_until: returns on wake(), at the deadline (max(): none), or when an fd is ready; returns
+  // at once if a wake() came since the last wait.
   void wait_until(std::chrono::steady_clock::time_point deadline) noexcept;
   void wake() noexcept;
+  // take_wake: consumes a pending wake(), if any (a spinning thread polls this instead of sleeping;
+  // the caller then goes back to the dispatcher, which looks for what the waker published).
+  bool take_wake() noexcept {
+    return pending_.load(std::memory_order_relaxed) && pending_.exchange(false, std::memory_order_seq_cst);
+  }
   int epoll_fd() const noexcept { return epfd_; }
 
  private:
   int epfd_ = -1;
   int evfd_ = -1;
-  std::atomic<bool> pending_{false};
+  std::atomic<bool> pending_{false};   // a wake() not yet consumed by wait_until
+  std::atomic<bool> sleeping_{false};  // in (or about to enter) epoll_wait
+  std::atomic<bool> written_{false};   // an eventfd write is outstanding
 };
 
 }  // namespace fiberpool::scheduler

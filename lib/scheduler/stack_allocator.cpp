@@ -142,7 +142,7 @@ void release(const stack_block& b) noexcept {
 // The per-thread cache. Its state flag is trivially destructible so deallocate() can tell, during
 // thread exit, that the cache is already gone and free the stack directly.
 enum class cache_life : unsigned char { unborn, alive, dead };
-thread_local cache_life tl_cache_life = cache_life::unborn;
+[[gnu::tls_model("initial-exec")]] thread_local cache_life tl_cache_life = cache_life::unborn;
 
 struct stack_cache {
   std::vector<stack_block> blocks;
@@ -156,7 +156,7 @@ struct stack_cache {
 
 stack_cache* this_thread_cache() noexcept {
   if (tl_cache_life == cache_life::dead) return nullptr;
-  static thread_local stack_cache cache;
+  [[gnu::tls_model("initial-exec")]] static thread_local stack_cache cache;
   return &cache;
 }
 

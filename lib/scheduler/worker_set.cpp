@@ -1,6 +1,8 @@
 // worker_set: stealing and the sleep/wake handshake between a runtime's threads.
 #include "scheduler/worker_set.hpp"
 
+#include <chrono>
+
 namespace fiberpool::scheduler {
 
 worker_set::worker_set(std::size_t capacity) : slots_(new worker_slot[capacity]), capacity_(capacity) {
@@ -58,6 +60,32 @@ bool worker_set::stealable_elsewhere(const worker_slot& self) const noexcept {
   return false;
 }
 
+bool worker_set::spin(worker_slot& self) noexcept {
+  // Sleeping and being woken costs two system calls and tens of microseconds; work often comes
+  // back sooner than that. Spin about 20 us at most, and only one thread at a time, so an idle
+  // runtime still sleeps at once and a busy one wastes at most a sliver of one core.
+  constexpr auto spin_for = std::chrono::microseconds(20);
+  if (used_.load(std::memory_order_acquire) < 2) return false;
+  if (spinners_.fetch_add(1, std::memory_order_seq_cst) > 0) {
+    spinners_.fetch_sub(1, std::memory_order_seq_cst);
+    return false;
+  }
+  bool found = false;
+  auto until = std::chrono::steady_clock::now() + spin_for;
+  for (unsigned i = 0;; ++i) {
+    if (self.idle.take_wake() || stealable_elsewhere(self)) {
+      found = true;
+      break;
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+    if ((i & 15) == 15 && std::chrono::steady_clock::now() >= until) break;
+  }
+  spinners_.fetch_sub(1, std::memory_order_seq_cst);
+  return found;
+}
+
 bool worker_set::go_idle(worker_slot& self) noexcept {
   if (used_.load(std::memory_order_acquire) < 2) return true;
   self.sleeping.store(true, std::memory_order_seq_cst);
@@ -76,6 +104,7 @@ void worker_set::leave_idle(worker_slot& self) noexcept {
 }
 
 void worker_set::wake_sleeper(worker_slot& self) noexcept {
+  if (spinners_.load(std::memory_order_seq_cst) > 0) return;  // the spinner will steal it
   if (sleepers_.load(std::memory_order_seq_cst) == 0) return;
   std::size_t used = used_.load(std::memory_order_acquire);
   for (std::size_t k = 1; k < used; ++k) {

@@ -40,6 +40,9 @@ class worker_set {
   worker_slot* forward_target(worker_slot& from) noexcept;
   // wake_sleeper: wakes one sleeping thread other than `self`, if any, to steal new work.
   void wake_sleeper(worker_slot& self) noexcept;
+  // spin: before sleeping, one thread at a time polls briefly for work to steal or a wake; true if
+  // it found some. While a thread spins, new work wakes nobody: the spinner will take it.
+  bool spin(worker_slot& self) noexcept;
   // go_idle / leave_idle: bracket a sleep; go_idle returns false if work appeared meanwhile.
   bool go_idle(worker_slot& self) noexcept;
   void leave_idle(worker_slot& self) noexcept;
@@ -53,6 +56,7 @@ class worker_set {
   std::size_t capacity_;
   std::atomic<std::size_t> used_{0};      // slots [0, used_) have been claimed at least once
   std::atomic<int> sleepers_{0};
+  std::atomic<int> spinners_{0};
   std::atomic<std::size_t> next_target_{0};
 };
 
