@@ -154,7 +154,9 @@ TEST_CASE("a job that catches its soft limit is still killed by its hard limit")
     task_pool pool(pool_opts(threads));
     pool.start();
     std::atomic<bool> caught_soft{false};
-    auto j = pool.apply(job_limits(20ms, 100ms), [&] {
+    // The gap between the limits is wide so that, on a loaded machine, the soft limit is still
+    // raised before the hard one replaces it.
+    auto j = pool.apply(job_limits(20ms, 1s), [&] {
       try {
         this_job::sleep_for(patience);
       } catch (const soft_time_limit_exceeded&) {
@@ -221,12 +223,13 @@ TEST_CASE("job_options time limits override the pool's, both longer and shorter"
 
 TEST_CASE("a job that ends before its limits is unaffected and leaves nothing armed") {
   with_threads([](std::size_t threads) {
-    task_pool pool(with_limits(threads, 50ms, 80ms));
+    // Limits long enough that a preempted thread cannot make these instant jobs overrun them.
+    task_pool pool(with_limits(threads, 500ms, 700ms));
     pool.start();
     auto quick = pool.apply([] { return 1; });
     CHECK(quick.get() == 1);
     // Past both limits: nothing may fire for a job that has ended.
-    std::this_thread::sleep_for(200ms);
+    std::this_thread::sleep_for(1s);
     CHECK(quick.state() == job_state::succeeded);
     CHECK(quick.get() == 1);
     CHECK(pool.apply([] { return 2; }).get() == 2);

@@ -63,7 +63,7 @@ void pool_core::submit(job_record& rec, job_options&& o) {
       lk.lock();
     }
   }
-  live_.emplace(rec.id(), pool_ref.get());
+  live_.insert(rec.id(), pool_ref.get());
   if (start_now) {
     ++running_;
     rec.state_.store(job_state::running, std::memory_order_release);

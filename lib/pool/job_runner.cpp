@@ -162,9 +162,9 @@ void pool_core::disarm_limits(job_record& rec) noexcept {
 void pool_core::on_limit(job_id id, cancel_kind kind) noexcept {
   {
     std::lock_guard lk(mu_);
-    auto it = live_.find(id);
-    if (it == live_.end() || it->second->ending) return;
-    request_cancel(*it->second, kind, kind == cancel_kind::hard_limit ? SIGKILL : SIGUSR1);
+    job_record* rec = live_.find(id);
+    if (!rec || rec->ending) return;
+    request_cancel(*rec, kind, kind == cancel_kind::hard_limit ? SIGKILL : SIGUSR1);
   }
   SPDLOG_LOGGER_WARN(log, "fiberpool: job {} in pool '{}' reached its {} time limit", id, opts.name,
                      kind == cancel_kind::hard_limit ? "hard" : "soft");

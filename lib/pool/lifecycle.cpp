@@ -137,17 +137,18 @@ void pool_core::cancel_all_queued() {
 void pool_core::kill_all(int signal) {
   cancel_all_queued();
   std::lock_guard lk(mu_);
-  for (auto& [id, rec] : live_)
+  live_.for_each([&](job_id, job_record* rec) {
     if (!rec->ending) request_cancel(*rec, cancel_kind::kill, signal);
+  });
 }
 
 bool pool_core::terminate_job(job_id id, int signal) {
   job_record* cancelled = nullptr;
   {
     std::lock_guard lk(mu_);
-    auto it = live_.find(id);
-    if (it == live_.end() || it->second->ending) return false;
-    job_record& rec = *it->second;
+    job_record* found = live_.find(id);
+    if (!found || found->ending) return false;
+    job_record& rec = *found;
     if (rec.state() == job_state::queued) {
       unlink_queued(rec);
       rec.ending = true;

@@ -120,7 +120,7 @@ std::vector<job_info> pool_core::jobs() const {
   {
     std::lock_guard lk(mu_);
     out.reserve(live_.size());
-    for (auto& [id, rec] : live_) {
+    live_.for_each([&](job_id id, job_record* rec) {
       job_info j;
       j.id = id;
       if (rec->extras) {
@@ -130,7 +130,7 @@ std::vector<job_info> pool_core::jobs() const {
       j.state = rec->state();
       if (rec->started_at != clock::time_point{}) j.started_at = rec->started_at;
       out.push_back(std::move(j));
-    }
+    });
   }
   std::sort(out.begin(), out.end(), [](const job_info& a, const job_info& b) { return a.id < b.id; });
   return out;

@@ -6,7 +6,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include <fiberpool/detail/job_record.hpp>
@@ -17,6 +16,8 @@
 #include <fiberpool/sync.hpp>
 #include <fiberpool/timer.hpp>
 #include <fiberpool/types.hpp>
+
+#include "pool/live_table.hpp"
 
 namespace spdlog { class logger; }
 
@@ -130,7 +131,7 @@ class pool_core {
   std::size_t waiting_ = 0;
   job_record* queue_head_ = nullptr;
   job_record* queue_tail_ = nullptr;
-  std::unordered_map<job_id, job_record*> live_;  // each entry holds the pool's reference
+  live_table live_;                               // each entry holds the pool's reference
   std::array<std::size_t, 6> ended_{};            // indexed by job_state
   wait_list room_waiters_;                        // overflow::block submitters
   wait_list idle_waiters_;                        // waitall / stop
