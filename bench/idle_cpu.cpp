@@ -1,11 +1,12 @@
-// idle_cpu: CPU time a started pool with no work uses over 2 s (it should sleep in epoll).
+// idle_cpu: CPU time a started 2-thread pool with no work uses over 2 s (it should sleep in epoll).
 #include <chrono>
-#include <cstdio>
 #include <thread>
 
 #include <sys/resource.h>
 
 #include <fiberpool/fiberpool.hpp>
+
+#include "bench_util.hpp"
 
 namespace {
 
@@ -27,7 +28,6 @@ int main() {
   double before = cpu_seconds();
   std::this_thread::sleep_for(std::chrono::seconds(2));
   double used = cpu_seconds() - before;
-  std::printf("%-10s %8s %14s %12s\n", "workload", "threads", "cpu over 2 s", "% of a core");
-  std::printf("%-10s %8d %13.4fs %11.3f%%\n", "idle", 2, used, used / 2.0 * 100.0);
   pool.stop();
+  bench::metric("idle_cpu.percent_of_core", used / 2.0 * 100.0);
 }

@@ -1,24 +1,22 @@
 // spawn: apply() no-op jobs in batches of 1,000, wait for each batch; ns per job, 1 and 2 threads.
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include <fiberpool/fiberpool.hpp>
 
+#include "bench_util.hpp"
+
 namespace {
 
-using namespace std::chrono;
-
 // run: `total` jobs applied from a job of the pool (fibers are created on the runtime's own
-// threads, as in a server); returns ns per job.
+// threads, as in a server, and as the Go and Boost.Fiber peers do from a goroutine / fiber).
 double run(std::size_t threads, std::size_t total) {
   fiberpool::pool_options opts;
-  opts.limit = 100'000;
+  opts.limit = 100'000;  // far above a batch: no job waits for a slot or runs inline
   opts.threads = threads;
   fiberpool::task_pool pool(opts);
   pool.start();
-  auto t0 = steady_clock::now();
+  auto t0 = bench::clock::now();
   pool.apply([&] {
         std::vector<fiberpool::job<void>> batch;
         batch.reserve(1000);
@@ -29,7 +27,7 @@ double run(std::size_t threads, std::size_t total) {
         }
       })
       .get();
-  auto ns = duration<double, std::nano>(steady_clock::now() - t0).count();
+  double ns = bench::ns_since(t0);
   pool.stop();
   return ns / static_cast<double>(total);
 }
@@ -37,7 +35,7 @@ double run(std::size_t threads, std::size_t total) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::size_t total = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1'000'000;
-  std::printf("%-10s %8s %12s\n", "workload", "threads", "ns/job");
-  for (std::size_t threads : {1, 2}) std::printf("%-10s %8zu %12.1f\n", "spawn", threads, run(threads, total));
+  std::size_t total = bench::arg(argc, argv, 1, 200'000);
+  for (std::size_t threads : {1, 2})
+    bench::metric("spawn.t" + std::to_string(threads) + ".ns_per_job", run(threads, total));
 }

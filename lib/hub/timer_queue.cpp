@@ -8,12 +8,15 @@ namespace fiberpool::hub {
 bool timer_queue::add(clock::time_point when, std::uint64_t id, action fire) {
   std::lock_guard lk(mu_);
   auto it = entries_.emplace(key{when, id}, std::move(fire)).first;
+  count_.store(entries_.size(), std::memory_order_release);
   return it == entries_.begin();
 }
 
 bool timer_queue::cancel(clock::time_point when, std::uint64_t id) {
   std::lock_guard lk(mu_);
-  return entries_.erase(key{when, id}) > 0;
+  bool erased = entries_.erase(key{when, id}) > 0;
+  count_.store(entries_.size(), std::memory_order_release);
+  return erased;
 }
 
 std::vector<timer_queue::action> timer_queue::take_due(clock::time_point now) {
@@ -24,6 +27,7 @@ std::vector<timer_queue::action> timer_queue::take_due(clock::time_point now) {
     due.push_back(std::move(it->second));
     it = entries_.erase(it);
   }
+  count_.store(entries_.size(), std::memory_order_release);
   return due;
 }
 
@@ -33,11 +37,6 @@ std::optional<clock::time_point> timer_queue::next_deadline() const {
   return entries_.begin()->first.first;
 }
 
-std::size_t timer_queue::size() const {
-  std::lock_guard lk(mu_);
-  return entries_.size();
-}
-
 bool timer_queue::move_to(timer_queue& other) {
   std::map<key, action> moved;
   {
@@ -45,8 +44,10 @@ bool timer_queue::move_to(timer_queue& other) {
     moved.swap(entries_);
   }
   if (moved.empty()) return false;
+  count_.store(0, std::memory_order_release);
   std::lock_guard lk(other.mu_);
   other.entries_.merge(moved);
+  other.count_.store(other.entries_.size(), std::memory_order_release);
   return true;
 }
 

@@ -1,6 +1,7 @@
 // timer_queue: one runtime thread's pending timers, ordered by deadline.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <optional>
@@ -25,7 +26,8 @@ class timer_queue {
   // take_due: removes and returns the actions due at `now`, earliest first.
   std::vector<action> take_due(clock::time_point now);
   std::optional<clock::time_point> next_deadline() const;
-  std::size_t size() const;
+  // size: entries pending; lock-free, so an idle hub can skip reading the clock.
+  std::size_t size() const noexcept { return count_.load(std::memory_order_acquire); }
   // move_to: hands every entry to `other` (a retiring thread's timers); false if none.
   bool move_to(timer_queue& other);
 
@@ -33,6 +35,7 @@ class timer_queue {
   using key = std::pair<clock::time_point, std::uint64_t>;
   mutable detail::spin_mutex mu_;
   std::map<key, action> entries_;
+  std::atomic<std::size_t> count_{0};  // entries_.size(), readable without the lock
 };
 
 }  // namespace fiberpool::hub

@@ -189,7 +189,8 @@ void runtime_core::hub_loop(thread_state& ts) {
       t->next_task = nullptr;
       start_fiber(t);
     }
-    for (auto& fire : ts.timers.take_due(clock::now())) fire();
+    if (ts.timers.size() > 0)
+      for (auto& fire : ts.timers.take_due(clock::now())) fire();
 
     auto state = ts.slot->state.load();
     bool leaving = stopping_.load() || state == scheduler::slot_state::retiring;
@@ -204,7 +205,8 @@ void runtime_core::hub_loop(thread_state& ts) {
       }
     }
 
-    std::optional<clock::time_point> deadline = ts.timers.next_deadline();
+    std::optional<clock::time_point> deadline;
+    if (ts.timers.size() > 0) deadline = ts.timers.next_deadline();
     if (leaving) deadline = std::min(deadline.value_or(clock::time_point::max()), clock::now() + leave_poll);
     {
       std::lock_guard lk(ts.inbox_mu);

@@ -22,10 +22,13 @@
 namespace fiberpool::scheduler {
 namespace {
 
-// Stacks kept per thread for reuse. A burst of short jobs frees and takes stacks by the thousand;
-// below this bound each would cost an mmap, an mprotect and fresh page faults. Only the pages a
-// stack touched stay resident (typically 2-3), so 1,024 cached stacks cost a few MiB.
-constexpr std::size_t cache_bound = 1024;
+// Stacks kept for reuse: a burst of short jobs frees and takes stacks by the thousand, and each
+// one that misses the caches costs an mmap, an mprotect, fresh page faults and later an munmap
+// (which also makes every other core flush its TLB). Only the pages a stack touched stay resident
+// (typically 2-3), so the caches cost a few MiB per thousand stacks.
+constexpr std::size_t cache_bound = 1024;    // per thread
+constexpr std::size_t shared_bound = 8192;   // shared between threads, past the per-thread bound
+constexpr std::size_t batch = 256;           // stacks moved between a thread and the shared cache
 constexpr std::size_t slab_stacks = 64;      // stacks per unguarded slab
 constexpr long map_reserve = 5000;           // maps left for libraries, threads and malloc
 
@@ -52,17 +55,18 @@ long guarded_budget() noexcept {
   return budget;
 }
 
-// A stack as the allocator tracks it: `base` is the lowest mapped byte (the guard page, if any).
+// A stack as the allocator tracks it. Every stack has one page below its usable bytes: the guard
+// page (PROT_NONE) for guarded stacks, plain padding for slab stacks. The layout is the same for
+// both, so freeing a stack never has to ask which kind it is; only giving it back to the OS does.
 struct stack_block {
-  char* base;
+  char* base;          // the page below the usable bytes
   std::size_t usable;
-  bool guarded;
 };
 
-char* top_of(const stack_block& b) noexcept { return b.base + (b.guarded ? page_size() : 0) + b.usable; }
+char* top_of(const stack_block& b) noexcept { return b.base + page_size() + b.usable; }
 
-// Slabs: unguarded stacks carved from large maps, recycled through one shared free list. Slab
-// memory is never unmapped (its stacks are reused); freed stacks are madvise'd away past the bound.
+// Slabs: unguarded stacks carved from large maps, recycled through their own free list. Slab
+// memory is never unmapped; a freed slab stack past the bound is madvise'd away instead.
 struct slab_pool {
   std::mutex mu;
   std::vector<std::pair<char*, char*>> ranges;  // [begin, end) of every slab
@@ -82,6 +86,18 @@ slab_pool& slabs() {
   return s;
 }
 
+// The shared cache: where a thread's overflow goes and where an empty thread cache refills from,
+// so stacks freed on one thread serve jobs started on another.
+struct shared_cache {
+  std::mutex mu;
+  std::vector<stack_block> blocks;
+};
+
+shared_cache& shared() {
+  static shared_cache s;
+  return s;
+}
+
 [[noreturn]] void out_of_stacks(int err, std::size_t bytes) {
   throw std::system_error(err, std::generic_category(),
                           "fiberpool: could not map a fiber stack of " + std::to_string(bytes) +
@@ -98,16 +114,16 @@ stack_block map_guarded(std::size_t usable) {
     out_of_stacks(err, total);
   }
   guarded_live.fetch_add(1, std::memory_order_relaxed);
-  return {static_cast<char*>(p), usable, true};
+  return {static_cast<char*>(p), usable};
 }
 
 stack_block take_from_slab(std::size_t usable) {
   auto& s = slabs();
   std::lock_guard lk(s.mu);
-  for (auto it = s.free.begin(); it != s.free.end(); ++it) {
+  for (auto it = s.free.rbegin(); it != s.free.rend(); ++it) {
     if (it->usable == usable) {
       stack_block b = *it;
-      s.free.erase(it);
+      s.free.erase(std::next(it).base());
       return b;
     }
   }
@@ -117,24 +133,25 @@ stack_block take_from_slab(std::size_t usable) {
                        "stacks come from slabs without guard pages (raise vm.max_map_count to keep them)",
                        guarded_budget());
   }
-  std::size_t total = usable * slab_stacks;
+  std::size_t slot = usable + page_size();
+  std::size_t total = slot * slab_stacks;
   void* p = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) out_of_stacks(errno, total);
   char* base = static_cast<char*>(p);
   s.ranges.emplace_back(base, base + total);
-  for (std::size_t i = 1; i < slab_stacks; ++i) s.free.push_back({base + i * usable, usable, false});
-  return {base, usable, false};
+  for (std::size_t i = 1; i < slab_stacks; ++i) s.free.push_back({base + i * slot, usable});
+  return {base, usable};
 }
 
-void give_back_to_slab(const stack_block& b) noexcept {
-  auto& s = slabs();
-  std::lock_guard lk(s.mu);
-  if (s.free.size() >= cache_bound) ::madvise(b.base, b.usable, MADV_DONTNEED);
-  s.free.push_back(b);
-}
-
+// release: gives a stack no cache wants back to its slab, or to the OS.
 void release(const stack_block& b) noexcept {
-  if (!b.guarded) return give_back_to_slab(b);
+  if (slabs().any.load(std::memory_order_relaxed) && slabs().owns(b.base)) {
+    auto& s = slabs();
+    std::lock_guard lk(s.mu);
+    if (s.free.size() >= shared_bound) ::madvise(b.base, b.usable + page_size(), MADV_DONTNEED);
+    s.free.push_back(b);
+    return;
+  }
   ::munmap(b.base, b.usable + page_size());
   guarded_live.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -170,15 +187,29 @@ boost::context::stack_context stack_allocator::allocate() {
     if (injected_failures.compare_exchange_weak(n, n - 1)) out_of_stacks(ENOMEM, usable_);
   stack_block b{};
   bool found = false;
-  if (stack_cache* c = this_thread_cache()) {
-    auto it = std::find_if(c->blocks.rbegin(), c->blocks.rend(),
-                           [&](const stack_block& x) { return x.usable == usable_; });
-    if (it != c->blocks.rend()) {
-      b = *it;
-      c->blocks.erase(std::next(it).base());
-      cached.fetch_sub(1, std::memory_order_relaxed);
-      found = true;
+  stack_cache* c = this_thread_cache();
+  auto take_local = [&] {
+    auto it = std::find_if(c->blocks.rbegin(), c->blocks.rend(), [&](const stack_block& x) { return x.usable == usable_; });
+    if (it == c->blocks.rend()) return false;
+    b = *it;
+    c->blocks.erase(std::next(it).base());
+    cached.fetch_sub(1, std::memory_order_relaxed);
+    return true;
+  };
+  if (c) {
+    found = take_local();
+    if (!found) {
+      // Refill a batch from the shared cache: one lock for many allocations.
+      auto& sh = shared();
+      std::lock_guard lk(sh.mu);
+      for (std::size_t i = sh.blocks.size(); i-- > 0 && c->blocks.size() < batch;) {
+        if (sh.blocks[i].usable != usable_) continue;
+        c->blocks.push_back(sh.blocks[i]);
+        sh.blocks[i] = sh.blocks.back();
+        sh.blocks.pop_back();
+      }
     }
+    if (!found) found = take_local();
   }
   if (!found) {
     b = guarded_live.load(std::memory_order_relaxed) < guarded_budget() ? map_guarded(usable_)
@@ -193,17 +224,26 @@ boost::context::stack_context stack_allocator::allocate() {
 
 void stack_allocator::deallocate(boost::context::stack_context& sctx) noexcept {
   char* top = static_cast<char*>(sctx.sp);
-  char* low = top - sctx.size;
-  bool slab = slabs().any.load(std::memory_order_relaxed) && slabs().owns(low);
-  stack_block b{slab ? low : low - page_size(), sctx.size, !slab};
+  stack_block b{top - sctx.size - page_size(), sctx.size};
   in_use.fetch_sub(1, std::memory_order_relaxed);
   stack_cache* c = this_thread_cache();
-  if (c && c->blocks.size() < cache_bound) {
-    c->blocks.push_back(b);
-    cached.fetch_add(1, std::memory_order_relaxed);
-    return;
+  if (!c) return release(b);
+  if (c->blocks.size() >= cache_bound) {
+    // Move a batch to the shared cache (or, past its bound, to the OS) in one lock.
+    std::vector<stack_block> spill(c->blocks.end() - batch, c->blocks.end());
+    c->blocks.resize(c->blocks.size() - batch);
+    cached.fetch_sub(batch, std::memory_order_relaxed);
+    auto& sh = shared();
+    std::unique_lock lk(sh.mu);
+    std::size_t room = shared_bound > sh.blocks.size() ? shared_bound - sh.blocks.size() : 0;
+    std::size_t kept = std::min(room, spill.size());
+    sh.blocks.insert(sh.blocks.end(), spill.begin(), spill.begin() + static_cast<std::ptrdiff_t>(kept));
+    cached.fetch_add(kept, std::memory_order_relaxed);
+    lk.unlock();
+    for (std::size_t i = kept; i < spill.size(); ++i) release(spill[i]);
   }
-  release(b);
+  c->blocks.push_back(b);
+  cached.fetch_add(1, std::memory_order_relaxed);
 }
 
 void fail_next_allocations(std::size_t n) noexcept { injected_failures.store(n); }
