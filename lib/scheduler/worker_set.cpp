@@ -66,6 +66,9 @@ bool worker_set::spin(worker_slot& self) noexcept {
   // runtime still sleeps at once and a busy one wastes at most a sliver of one core.
   constexpr auto spin_for = std::chrono::microseconds(20);
   if (used_.load(std::memory_order_acquire) < 2) return false;
+  // Only a thread that may steal spins: a retiring one holding the spinner's place would make
+  // producers skip waking a sleeper that could take their work.
+  if (self.state.load(std::memory_order_relaxed) != slot_state::active) return false;
   if (spinners_.fetch_add(1, std::memory_order_seq_cst) > 0) {
     spinners_.fetch_sub(1, std::memory_order_seq_cst);
     return false;
@@ -88,6 +91,7 @@ bool worker_set::spin(worker_slot& self) noexcept {
 
 bool worker_set::go_idle(worker_slot& self) noexcept {
   if (used_.load(std::memory_order_acquire) < 2) return true;
+  if (self.state.load(std::memory_order_relaxed) != slot_state::active) return true;  // may not steal
   self.sleeping.store(true, std::memory_order_seq_cst);
   sleepers_.fetch_add(1, std::memory_order_seq_cst);
   // Re-check after announcing the sleep: a producer that pushed before seeing us asleep must not
