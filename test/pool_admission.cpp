@@ -23,21 +23,6 @@ using namespace fiberpool_test;
 
 namespace {
 
-// settle: gives a broken library the time to show a wrong action (a job that should not start, a
-// call that should still be waiting). A correct library never needs it; nothing asserts on time.
-void settle() { std::this_thread::sleep_for(20ms); }
-
-// eventually: polls pred until it holds or `patience` runs out.
-template <class P>
-bool eventually(P pred) {
-  const auto deadline = clock::now() + patience;
-  while (!pred()) {
-    if (clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
-
 // blocker: a job that says it started and then waits to be released.
 struct blocker {
   event started;

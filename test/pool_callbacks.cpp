@@ -20,17 +20,6 @@ using namespace fiberpool_test;
 
 namespace {
 
-// eventually: polls pred until it holds or `patience` runs out.
-template <class P>
-bool eventually(P pred) {
-  const auto deadline = clock::now() + patience;
-  while (!pred()) {
-    if (clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
-
 // What on_ended saw for one job.
 struct ending {
   int calls = 0;

@@ -27,27 +27,6 @@ static_assert(std::is_base_of_v<error, job_cancelled>);
 
 namespace {
 
-// finishes_within_patience: runs fn on a helper thread; if it has not returned within patience,
-// calls unstick() so that it can, and returns false. Turns a hang into a failure.
-template <class F, class U>
-bool finishes_within_patience(F fn, U unstick) {
-  std::promise<void> done;
-  auto result = done.get_future();
-  std::thread helper([&] {
-    try {
-      fn();
-      done.set_value();
-    } catch (...) {
-      done.set_exception(std::current_exception());
-    }
-  });
-  const bool in_time = result.wait_for(patience) == std::future_status::ready;
-  if (!in_time) unstick();
-  helper.join();
-  result.get();
-  return in_time;
-}
-
 // kill_signal: the signal of the job_terminated that get() throws; nullopt if it throws anything
 // else or nothing.
 template <class R>

@@ -16,42 +16,6 @@ using namespace fiberpool_test;
 
 namespace {
 
-// settle: gives a broken library the time to show a wrong action (a call that returns too early).
-// A correct library never needs it, and nothing asserts on how long anything took.
-void settle() { std::this_thread::sleep_for(20ms); }
-
-// eventually: polls pred until it holds or `patience` runs out.
-template <class P>
-bool eventually(P pred) {
-  const auto deadline = clock::now() + patience;
-  while (!pred()) {
-    if (clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
-
-// finishes_within_patience: runs fn on a helper thread; if it has not returned within patience,
-// calls unstick() so that it can, and returns false. Turns a hang into a failure.
-template <class F, class U>
-bool finishes_within_patience(F fn, U unstick) {
-  std::promise<void> done;
-  auto result = done.get_future();
-  std::thread helper([&] {
-    try {
-      fn();
-      done.set_value();
-    } catch (...) {
-      done.set_exception(std::current_exception());
-    }
-  });
-  const bool in_time = result.wait_for(patience) == std::future_status::ready;
-  if (!in_time) unstick();
-  helper.join();
-  result.get();
-  return in_time;
-}
-
 // on_ended_counter: job_options whose on_ended counts calls and remembers the last state.
 struct ended_log {
   std::atomic<int> calls{0};

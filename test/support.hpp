@@ -2,6 +2,8 @@
 #pragma once
 
 #include <chrono>
+#include <future>
+#include <thread>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -47,6 +49,43 @@ inline fiberpool::pool_options pool_opts(std::size_t threads, std::size_t limit 
   o.threads = threads;
   o.limit = limit;
   return o;
+}
+
+// eventually: polls pred until it holds or `patience` runs out. Only for states no primitive
+// reports (a count another thread bumps, a log line); waits on fiberpool primitives are better.
+template <class P>
+bool eventually(P pred) {
+  const auto deadline = fiberpool::clock::now() + patience;
+  while (!pred()) {
+    if (fiberpool::clock::now() > deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+// settle: gives a broken library the time to show a wrong action (a job that should not start, a
+// call that should still be waiting). A correct library never needs it; nothing asserts on time.
+inline void settle() { std::this_thread::sleep_for(20ms); }
+
+// finishes_within_patience: runs fn on a helper thread; if it has not returned within patience,
+// calls unstick() so that it can, and returns false. Turns a hang into a failure.
+template <class F, class U>
+bool finishes_within_patience(F fn, U unstick) {
+  std::promise<void> done;
+  auto result = done.get_future();
+  std::thread helper([&] {
+    try {
+      fn();
+      done.set_value();
+    } catch (...) {
+      done.set_exception(std::current_exception());
+    }
+  });
+  const bool in_time = result.wait_for(patience) == std::future_status::ready;
+  if (!in_time) unstick();
+  helper.join();
+  result.get();
+  return in_time;
 }
 
 // log_capture: a logger whose output tests can read.

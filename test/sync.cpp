@@ -18,17 +18,6 @@ using fiberpool::job_state;
 
 namespace {
 
-// eventually: pred() turns true within patience. Only for states no primitive reports.
-template <class Pred>
-bool eventually(Pred&& pred) {
-  auto deadline = fiberpool::clock::now() + patience;
-  while (!pred()) {
-    if (fiberpool::clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
-}
-
 template <class T>
 bool ready(std::future<T>& f) {
   return f.wait_for(patience) == std::future_status::ready;

@@ -18,17 +18,6 @@ static_assert(std::is_base_of_v<error, soft_time_limit_exceeded>);
 
 namespace {
 
-// eventually: polls pred until it holds or `patience` runs out.
-template <class P>
-bool eventually(P pred) {
-  const auto deadline = clock::now() + patience;
-  while (!pred()) {
-    if (clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
-
 // finishes_within_patience: runs fn on a helper thread; false if it has not returned within
 // patience (it is then waited for anyway). Turns a long hang into a failure.
 template <class F>

@@ -16,17 +16,6 @@ using std::chrono::milliseconds;
 
 namespace {
 
-// eventually: pred() turns true within patience. Only for states no primitive reports.
-template <class Pred>
-bool eventually(Pred&& pred) {
-  auto deadline = fiberpool::clock::now() + patience;
-  while (!pred()) {
-    if (fiberpool::clock::now() > deadline) return false;
-    std::this_thread::sleep_for(milliseconds(1));
-  }
-  return true;
-}
-
 // wait_past: waits until a one-shot set for `t` has fired, so every timer due before `t` has had its
 // turn (a witness for "this never fired").
 void wait_past(fiberpool::timer& tm, fiberpool::clock::time_point t) {
