@@ -81,6 +81,13 @@ void job_record::expire_limits() noexcept {
   else if (extras->soft_time_limit && ran >= *extras->soft_time_limit) request(cancel_kind::soft_limit, SIGUSR1);
 }
 
+std::exception_ptr job_record::kill_exception() const {
+  auto c = cancel.load(std::memory_order_acquire);
+  if (kind_of(c) == cancel_kind::kill) return std::make_exception_ptr(job_terminated(signal_of(c)));
+  if (kind_of(c) == cancel_kind::hard_limit) return std::make_exception_ptr(time_limit_exceeded(signal_of(c)));
+  return nullptr;
+}
+
 bool job_record::cancel_requested() const noexcept {
   const_cast<job_record*>(this)->expire_limits();
   for (const job_record* r = this; r; r = r->inline_parent) {

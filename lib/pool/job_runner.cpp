@@ -79,19 +79,17 @@ void pool_core::execute(job_record& rec, fiber_site& site, slot_kind slot) noexc
   }
   // The end is decided under the lock that terminate_job() takes, so a kill either lands here
   // or finds the job ending and returns false: it is never accepted and then ignored.
-  std::uint32_t c;
+  // Once `ending` is set no canceller touches the request again, so it can be read after unlocking.
   {
     std::lock_guard lk(mu_);
     rec.ending = true;
-    c = rec.cancel.load(std::memory_order_acquire);
   }
   // The kill is sticky: a job that swallowed it (catch (...)) and returned still ends terminated.
-  auto kind = static_cast<cancel_kind>(c & 0xff);
-  if (end != job_state::terminated && (kind == cancel_kind::kill || kind == cancel_kind::hard_limit)) {
-    end = job_state::terminated;
-    int sig = static_cast<int>(c >> 8);
-    rec.error = kind == cancel_kind::kill ? std::make_exception_ptr(job_terminated(sig))
-                                          : std::make_exception_ptr(time_limit_exceeded(sig));
+  if (end != job_state::terminated) {
+    if (auto kill = rec.kill_exception()) {
+      end = job_state::terminated;
+      rec.error = kill;
+    }
   }
   site.current = rec.inline_parent;
   complete(rec, end, slot);

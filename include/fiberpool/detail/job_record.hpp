@@ -73,6 +73,8 @@ class job_record : public task, public cancellable {
   bool cancel_requested() const noexcept override;
   void raise_cancellation() override;
 
+  // kill_exception: what a pending kill or hard limit raises (null when none is pending).
+  std::exception_ptr kill_exception() const;
   // request: strengthens the cancel request (never weakens it); true if it changed.
   bool request(cancel_kind kind, int signal) noexcept;
   // expire_limits: requests the soft/hard limit whose deadline passed. Cancellation points call it
