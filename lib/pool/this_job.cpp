@@ -15,7 +15,7 @@ job_id id() noexcept {
 }
 
 void yield() {
-  detail::raise_cancellation();
+  // One check, after the switch: a kill that came before it is still pending then.
   boost::this_fiber::yield();
   detail::raise_cancellation();
 }

@@ -231,18 +231,18 @@ void runtime_core::start_fiber(task* t) {
 void runtime_core::create_fiber(task* t) {
   auto& here = *static_cast<thread_state*>(this_thread().state);
   fibers_alive.fetch_add(1, std::memory_order_relaxed);
-  here.slot->hosted.fetch_add(1, std::memory_order_relaxed);  // Boost attaches it here; awakened() detaches
+  here.slot->host(+1);  // Boost attaches it here; awakened() detaches
   try {
     boost::fibers::fiber f(std::allocator_arg, scheduler::stack_allocator(opts_.stack_size), [t] {
       t->run();
       // The fiber may have moved threads while it ran: count it off where it ends.
       auto* ends_on = static_cast<thread_state*>(this_thread().state);
-      ends_on->slot->hosted.fetch_sub(1, std::memory_order_relaxed);
+      ends_on->slot->host(-1);
       fibers_alive.fetch_sub(1, std::memory_order_relaxed);
     });
     f.detach();
   } catch (...) {
-    here.slot->hosted.fetch_sub(1, std::memory_order_relaxed);
+    here.slot->host(-1);
     fibers_alive.fetch_sub(1, std::memory_order_relaxed);
     throw;
   }

@@ -13,6 +13,8 @@ bool pinned(boost::fibers::context* ctx) noexcept {
 
 }  // namespace
 
+[[gnu::tls_model("initial-exec")]] thread_local boost::fibers::context* tl_running = nullptr;
+
 void algorithm::awakened(boost::fibers::context* ctx) noexcept {
   if (pinned(ctx)) {
     self_.ready.push(ctx);
@@ -20,23 +22,37 @@ void algorithm::awakened(boost::fibers::context* ctx) noexcept {
   }
   // Detached fibers belong to no thread while ready, so any thread of the runtime may run them.
   ctx->detach();
-  self_.hosted.fetch_sub(1, std::memory_order_relaxed);
+  self_.host(-1);
   worker_slot* target = &self_;
   if (self_.state.load(std::memory_order_relaxed) == slot_state::retiring) {
     if (worker_slot* t = workers_.forward_target(self_)) target = t;
   }
-  target->ready.push(ctx);
-  if (target != &self_) target->idle.wake();
-  else workers_.wake_sleeper(self_);
+  if (target != &self_) {
+    target->ready.push(ctx);
+    target->idle.wake();
+  } else if (ctx == tl_running) {
+    // A fiber that yields goes to the back, and wakes nobody: it was runnable already, and
+    // whoever had to wake for it was woken then.
+    self_.ready.push(ctx);
+  } else if (tl_running && !pinned(tl_running)) {
+    self_.ready.push_lifo(ctx);  // made ready by the running job: it runs next (ready_queue.hpp)
+    workers_.wake_sleeper(self_);
+  } else {
+    self_.ready.push(ctx);
+    workers_.wake_sleeper(self_);
+  }
 }
 
 boost::fibers::context* algorithm::pick_next() noexcept {
   boost::fibers::context* ctx = self_.ready.pop();
   if (!ctx && self_.state.load(std::memory_order_relaxed) == slot_state::active) ctx = workers_.steal(self_);
   if (ctx && !pinned(ctx)) {
-    boost::fibers::context::active()->attach(ctx);
-    self_.hosted.fetch_add(1, std::memory_order_relaxed);
+    // Any context on this thread would do for attach(); asking Boost which is active costs more.
+    if (!scheduler_) scheduler_ = boost::fibers::context::active()->get_scheduler();
+    scheduler_->attach_worker_context(ctx);
+    self_.host(+1);
   }
+  tl_running = ctx;
   return ctx;
 }
 

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include <boost/fiber/algo/algorithm.hpp>
+#include <boost/fiber/scheduler.hpp>
 
 #include "scheduler/worker_set.hpp"
 
@@ -12,6 +13,13 @@ namespace fiberpool::scheduler {
 // Unlike Boost's work_stealing, whose state is static (one per process, a fixed thread count,
 // spinning when idle), this algorithm's state belongs to one runtime's worker_set. Ready fibers are
 // FIFO per thread; an idle thread steals, then sleeps in epoll until woken or the next deadline.
+// running_context: the context the calling thread's algorithm last handed to Boost, which is the
+// one running now: every switch Boost.Fiber makes goes to what pick_next() returned, or to the
+// dispatcher when it returned null (null here too). Null on threads that are not a runtime's.
+// Cheaper than boost::fibers::context::active(), a TLS lookup inside a shared library.
+[[gnu::tls_model("initial-exec")]] extern thread_local boost::fibers::context* tl_running;
+inline boost::fibers::context* running_context() noexcept { return tl_running; }
+
 class algorithm final : public boost::fibers::algo::algorithm {
  public:
   algorithm(worker_set& workers, worker_slot& self) noexcept : workers_(workers), self_(self) {}
@@ -25,6 +33,7 @@ class algorithm final : public boost::fibers::algo::algorithm {
  private:
   worker_set& workers_;
   worker_slot& self_;
+  boost::fibers::scheduler* scheduler_ = nullptr;  // this thread's, learnt at the first pick_next()
 };
 
 }  // namespace fiberpool::scheduler

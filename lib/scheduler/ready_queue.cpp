@@ -1,4 +1,4 @@
-// ready_queue: a spin-locked ring; the critical sections are a few loads and stores.
+// ready_queue: a spin-locked pair of rings; the critical sections are a few loads and stores.
 #include "scheduler/ready_queue.hpp"
 
 #include <cstdlib>
@@ -14,36 +14,73 @@ bool pinned(context* ctx) noexcept { return ctx->is_context(boost::fibers::type:
 
 }  // namespace
 
-ready_queue::ready_queue() : ring_(new context*[256]), capacity_(256) {}
+context_ring::context_ring() : ring_(new context*[256]), capacity_(256) {}
 
-void ready_queue::grow() noexcept {
-  // Called under the lock from noexcept hooks: running out of memory here cannot be reported.
+void context_ring::grow() noexcept {
+  // Called under the queue's lock from noexcept hooks: running out of memory here cannot be
+  // reported.
   auto* bigger = new (std::nothrow) context*[capacity_ * 2];
   if (!bigger) std::abort();
-  std::size_t n = size_.load(std::memory_order_relaxed);
-  for (std::size_t i = 0; i < n; ++i) bigger[i] = at(i);
+  for (std::size_t i = 0; i < size_; ++i) bigger[i] = at(i);
   ring_.reset(bigger);
   capacity_ *= 2;
   head_ = 0;
 }
 
+void context_ring::push_back(context* ctx) noexcept {
+  if (size_ == capacity_) grow();
+  at(size_++) = ctx;
+}
+
+context* context_ring::pop_front() noexcept {
+  if (size_ == 0) return nullptr;
+  context* ctx = at(0);
+  head_ = (head_ + 1) & (capacity_ - 1);
+  --size_;
+  return ctx;
+}
+
+context* context_ring::pop_back() noexcept { return size_ == 0 ? nullptr : at(--size_); }
+
+context* context_ring::take(std::size_t i) noexcept {
+  context* ctx = at(i);
+  for (std::size_t j = i; j + 1 < size_; ++j) at(j) = at(j + 1);
+  --size_;
+  return ctx;
+}
+
+// count: the atomics other threads read. They change only under the lock, so a plain store will
+// do; wake_sleeper() fences before it looks for sleepers, which pairs with go_idle()'s look here.
+void ready_queue::count(std::ptrdiff_t all, std::ptrdiff_t non_pinned) noexcept {
+  size_.store(size_.load(std::memory_order_relaxed) + all, std::memory_order_relaxed);
+  if (non_pinned)
+    stealable_.store(stealable_.load(std::memory_order_relaxed) + non_pinned, std::memory_order_relaxed);
+}
+
 void ready_queue::push(context* ctx) noexcept {
   std::lock_guard lk(mu_);
-  std::size_t n = size_.load(std::memory_order_relaxed);
-  if (n == capacity_) grow();
-  at(n) = ctx;
-  size_.store(n + 1, std::memory_order_relaxed);
-  if (!pinned(ctx)) stealable_.fetch_add(1, std::memory_order_seq_cst);
+  fifo_.push_back(ctx);
+  count(+1, pinned(ctx) ? 0 : +1);
+}
+
+void ready_queue::push_lifo(context* ctx) noexcept {
+  std::lock_guard lk(mu_);
+  lifo_.push_back(ctx);
+  count(+1, +1);
 }
 
 context* ready_queue::pop() noexcept {
   std::lock_guard lk(mu_);
-  std::size_t n = size_.load(std::memory_order_relaxed);
-  if (n == 0) return nullptr;
-  context* ctx = at(0);
-  head_ = (head_ + 1) & (capacity_ - 1);
-  size_.store(n - 1, std::memory_order_relaxed);
-  if (!pinned(ctx)) stealable_.fetch_sub(1, std::memory_order_relaxed);
+  context* ctx = nullptr;
+  if (lifo_.size() > 0 && (streak_ < lifo_streak || fifo_.size() == 0)) {
+    ctx = lifo_.pop_back();
+    ++streak_;
+  } else {
+    ctx = fifo_.pop_front();
+    streak_ = 0;
+    if (!ctx) return nullptr;
+  }
+  count(-1, pinned(ctx) ? 0 : -1);
   return ctx;
 }
 
@@ -51,17 +88,12 @@ context* ready_queue::steal() noexcept {
   if (stealable_.load(std::memory_order_relaxed) == 0) return nullptr;
   std::unique_lock lk(mu_, std::try_to_lock);  // a busy queue is not worth waiting for
   if (!lk.owns_lock()) return nullptr;
-  std::size_t n = size_.load(std::memory_order_relaxed);
-  // At most two pinned contexts (main, dispatcher) can sit in a queue, so this scan is short.
-  for (std::size_t i = n; i-- > 0;) {
-    context* ctx = at(i);
-    if (pinned(ctx)) continue;
-    for (std::size_t j = i; j + 1 < n; ++j) at(j) = at(j + 1);
-    size_.store(n - 1, std::memory_order_relaxed);
-    stealable_.fetch_sub(1, std::memory_order_relaxed);
-    return ctx;
-  }
-  return nullptr;
+  context* ctx = lifo_.pop_front();
+  // At most two pinned contexts (main, dispatcher) can sit in the fifo, so this scan is short.
+  for (std::size_t i = fifo_.size(); !ctx && i-- > 0;)
+    if (!pinned(fifo_.at(i))) ctx = fifo_.take(i);
+  if (ctx) count(-1, -1);
+  return ctx;
 }
 
 }  // namespace fiberpool::scheduler

@@ -13,13 +13,43 @@ namespace fiberpool::scheduler {
 
 using boost::fibers::context;
 
-// A growable ring of contexts. The owner pushes at the back and pops at the front (FIFO, like
-// round_robin); thieves take from the back and never take a pinned context (a thread's main or
-// dispatcher context), which must stay on its thread.
+// A growable ring of contexts, usable from both ends.
+class context_ring {
+ public:
+  context_ring();
+  std::size_t size() const noexcept { return size_; }
+  context*& at(std::size_t i) noexcept { return ring_[(head_ + i) & (capacity_ - 1)]; }
+  void push_back(context* ctx) noexcept;
+  context* pop_front() noexcept;
+  context* pop_back() noexcept;
+  // take: removes and returns element i (a short shift: callers take near the back).
+  context* take(std::size_t i) noexcept;
+
+ private:
+  void grow() noexcept;
+  std::unique_ptr<context*[]> ring_;
+  std::size_t capacity_;
+  std::size_t head_ = 0;
+  std::size_t size_ = 0;
+};
+
+// Two orders in one queue:
+// - fifo: fibers that yielded, were woken from another thread or by the thread's hub, and new
+//   fibers from the hub; run in arrival order, like round_robin.
+// - lifo: fibers a running job made ready on this thread (a child it applied, a fiber it woke).
+//   The newest runs first, as in work-first schedulers (Cilk, Go's and Tokio's run-next slot): a
+//   job that applies children and waits for them runs the tree depth first, so a few stacks stay
+//   hot in cache instead of a whole level of the tree holding one each.
+// The owner takes lifo first, but after `lifo_streak` lifo picks in a row it takes one fifo fiber,
+// so fibers that ping-pong through events cannot starve the rest. Thieves take the oldest lifo
+// fiber (the root of the largest pending subtree), else the newest non-pinned fifo fiber; pinned
+// contexts (a thread's main or dispatcher context) are never stolen and never lifo.
 class ready_queue {
  public:
-  ready_queue();
-  void push(context* ctx) noexcept;
+  static constexpr unsigned lifo_streak = 32;
+
+  void push(context* ctx) noexcept;       // fifo
+  void push_lifo(context* ctx) noexcept;  // lifo; ctx must not be pinned
   context* pop() noexcept;
   context* steal() noexcept;
   bool empty() const noexcept { return size_.load(std::memory_order_relaxed) == 0; }
@@ -27,13 +57,12 @@ class ready_queue {
   std::size_t stealable() const noexcept { return stealable_.load(std::memory_order_seq_cst); }
 
  private:
-  void grow() noexcept;
-  context*& at(std::size_t i) noexcept { return ring_[(head_ + i) & (capacity_ - 1)]; }
+  void count(std::ptrdiff_t all, std::ptrdiff_t non_pinned) noexcept;
 
   detail::spin_mutex mu_;
-  std::unique_ptr<context*[]> ring_;
-  std::size_t capacity_;
-  std::size_t head_ = 0;
+  context_ring fifo_;
+  context_ring lifo_;
+  unsigned streak_ = 0;
   std::atomic<std::size_t> size_{0};
   std::atomic<std::size_t> stealable_{0};
 };

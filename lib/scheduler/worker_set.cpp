@@ -108,6 +108,9 @@ void worker_set::leave_idle(worker_slot& self) noexcept {
 }
 
 void worker_set::wake_sleeper(worker_slot& self) noexcept {
+  // The pushed fiber must be visible before we look for sleepers, and a sleeper announces itself
+  // before it looks for stealable fibers (go_idle): one of the two sees the other.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   if (spinners_.load(std::memory_order_seq_cst) > 0) return;  // the spinner will steal it
   if (sleepers_.load(std::memory_order_seq_cst) == 0) return;
   std::size_t used = used_.load(std::memory_order_acquire);

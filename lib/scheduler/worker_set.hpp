@@ -21,6 +21,13 @@ struct worker_slot {
   std::atomic<slot_state> state{slot_state::unused};
   std::atomic<long> hosted{0};
   std::size_t index = 0;
+
+  // host: changes `hosted`. Only the slot's own thread calls it (Boost runs awakened() and
+  // pick_next() on the thread a fiber is attached to), so a plain load and store do: no locked
+  // instruction on every switch.
+  void host(long delta) noexcept {
+    hosted.store(hosted.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+  }
 };
 
 // A fixed-capacity array of slots (so hooks can index it without locks); restart() takes unused

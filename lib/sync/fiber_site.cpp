@@ -8,6 +8,8 @@
 
 #include <fiberpool/detail/wait.hpp>
 
+#include "scheduler/algorithm.hpp"
+
 namespace fiberpool::detail {
 namespace {
 
@@ -71,7 +73,8 @@ struct fiber_tag final : boost::fibers::fiber_properties {
 }  // namespace
 
 fiber_site* this_fiber_site() noexcept {
-  auto* ctx = boost::fibers::context::active();
+  // Job fibers run only on runtime threads, where the scheduler tracks the running context.
+  auto* ctx = scheduler::running_context();
   auto* props = ctx ? ctx->get_properties() : nullptr;
   // Another algorithm (an application's own, on its own threads) may have set properties too.
   if (!props || typeid(*props) != typeid(fiber_tag)) return nullptr;
