@@ -4,6 +4,8 @@
 #include <boost/fiber/context.hpp>
 #include <boost/fiber/type.hpp>
 
+#include "scheduler/sanitizers.hpp"
+
 namespace fiberpool::scheduler {
 namespace {
 
@@ -14,6 +16,7 @@ bool pinned(boost::fibers::context* ctx) noexcept {
 }  // namespace
 
 void algorithm::awakened(boost::fibers::context* ctx) noexcept {
+  sanitizers::arrived();
   if (pinned(ctx)) {
     self_.ready.push(ctx);
     return;
@@ -31,16 +34,20 @@ void algorithm::awakened(boost::fibers::context* ctx) noexcept {
 }
 
 boost::fibers::context* algorithm::pick_next() noexcept {
+  sanitizers::arrived();
   boost::fibers::context* ctx = self_.ready.pop();
   if (!ctx && self_.state.load(std::memory_order_relaxed) == slot_state::active) ctx = workers_.steal(self_);
   if (ctx && !pinned(ctx)) {
     boost::fibers::context::active()->attach(ctx);
     self_.hosted.fetch_add(1, std::memory_order_relaxed);
   }
+  // Boost switches to what we return, right away: tell the sanitizers now.
+  if (ctx) sanitizers::switching_to(ctx);
   return ctx;
 }
 
 void algorithm::suspend_until(std::chrono::steady_clock::time_point const& deadline) noexcept {
+  sanitizers::arrived();
   if (workers_.spin(self_)) return;
   if (!workers_.go_idle(self_)) return;
   self_.idle.wait_until(deadline);
