@@ -3,6 +3,7 @@
 
 #include <utility>
 
+#include <boost/context/stack_traits.hpp>
 #include <boost/fiber/context.hpp>
 #include <boost/fiber/type.hpp>
 
@@ -80,7 +81,7 @@ bool stack_of(boost::fibers::context* ctx, const void*& bottom, std::size_t& siz
 // still takes the freed dispatcher stack for the thread's. Put its own stack back before ASan
 // clears the thread's stack shadow at exit.
 struct thread_guard {
-  ~thread_guard() {
+  [[gnu::no_sanitize_address]] ~thread_guard() {
     if (!tl.main_bottom) return;
     // Boost's contexts are gone: finish by hand, as the main context, which is where we are.
     if (std::exchange(tl.pending, false)) __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
@@ -92,7 +93,9 @@ struct thread_guard {
 
 }  // namespace
 
-void switching_to(boost::fibers::context* to) noexcept {
+// Not instrumented, so that its frame is never on ASan's fake stack (detect_stack_use_after_return):
+// for a dying fiber it destroys that fake stack, and its epilogue would then write into it.
+[[gnu::no_sanitize_address]] static void asan_switching_to(boost::fibers::context* to) noexcept {
   arrived();
   const void* bottom;
   std::size_t size;
@@ -120,21 +123,70 @@ void arrived() noexcept {
 
 void fiber_ending() noexcept { tl.ending = true; }
 
-void thread_begin() noexcept {
+static void asan_thread_begin() noexcept {
   static thread_local thread_guard guard;
   (void)guard;
 }
 
 void unpoison(void* p, std::size_t n) noexcept { ASAN_UNPOISON_MEMORY_REGION(p, n); }
 
+#else
+namespace {
+void asan_switching_to(boost::fibers::context*) noexcept {}
+void asan_thread_begin() noexcept {}
+}  // namespace
 #endif
 
 #if defined(FIBERPOOL_VALGRIND)
 unsigned register_stack(void* low, void* high) noexcept { return VALGRIND_STACK_REGISTER(low, high); }
 void deregister_stack(unsigned id) noexcept { VALGRIND_STACK_DEREGISTER(id); }
+
+namespace {
+
+// Boost mallocs each thread's dispatcher stack (fixedsize_stack, default size) and puts the
+// dispatcher context at its top; valgrind must know it is a stack too, or every switch to and from
+// it reads as a huge frame (uninitialised-value and invalid-read reports in Boost's own code).
+struct valgrind_dispatcher {
+  const boost::fibers::context* ctx = nullptr;
+  unsigned id = 0;
+  ~valgrind_dispatcher() {
+    if (ctx) VALGRIND_STACK_DEREGISTER(id);
+  }
+};
+thread_local valgrind_dispatcher tl_vg_dispatcher;
+
+void valgrind_switching_to(boost::fibers::context* to) noexcept {
+  if (tl_vg_dispatcher.ctx || !to->is_context(boost::fibers::type::dispatcher_context)) return;
+  // The context's size and Boost's 256-byte rounding stay far below a page: the stack's low end is
+  // at least default_size() - 4096 below the context, which is where its stack pointers start.
+  char* high = reinterpret_cast<char*>(to);
+  char* low = high - (boost::context::stack_traits::default_size() - 4096);
+  tl_vg_dispatcher.ctx = to;
+  tl_vg_dispatcher.id = VALGRIND_STACK_REGISTER(low, high);
+}
+
+void valgrind_thread_begin() noexcept { (void)tl_vg_dispatcher; }
+
+}  // namespace
 #else
 unsigned register_stack(void*, void*) noexcept { return 0; }
 void deregister_stack(unsigned) noexcept {}
+namespace {
+void valgrind_switching_to(boost::fibers::context*) noexcept {}
+void valgrind_thread_begin() noexcept {}
+}  // namespace
+#endif
+
+#if defined(FIBERPOOL_SWITCH_HOOKS)
+void switching_to(boost::fibers::context* to) noexcept {
+  valgrind_switching_to(to);
+  asan_switching_to(to);
+}
+
+void thread_begin() noexcept {
+  valgrind_thread_begin();
+  asan_thread_begin();
+}
 #endif
 
 }  // namespace fiberpool::scheduler::sanitizers

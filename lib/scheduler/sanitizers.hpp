@@ -13,7 +13,7 @@ namespace fiberpool::scheduler::sanitizers {
 // so pick_next() announces it (__sanitizer_start_switch_fiber) and the code that gets control on
 // the other side completes it (__sanitizer_finish_switch_fiber): our hooks, the fiber body's start
 // and the parker after its wait. Until then ASan tells the two stacks apart by the stack pointer.
-// Without ASan the switch hooks are empty inline functions: the scheduler's hot path pays nothing.
+// In a build with neither ASan nor valgrind they are empty inline functions: the hot path pays nothing.
 
 #if defined(__SANITIZE_ADDRESS__)
 #define FIBERPOOL_ASAN 1
@@ -23,27 +23,33 @@ namespace fiberpool::scheduler::sanitizers {
 #endif
 #endif
 
-#if defined(FIBERPOOL_ASAN)
+// The switch hooks are needed by ASan and by valgrind (which must learn each thread's dispatcher
+// stack); the rest only by ASan.
+#if defined(FIBERPOOL_ASAN) || defined(FIBERPOOL_VALGRIND)
+#define FIBERPOOL_SWITCH_HOOKS 1
 // switching_to: `to` is the context Boost resumes next, from the calling context.
 void switching_to(boost::fibers::context* to) noexcept;
+// thread_begin: call on a runtime thread before it installs the algorithm. Arranges for ASan's
+// idea of the thread's stack to be put back after the scheduler's last, unannotated, switch.
+void thread_begin() noexcept;
+#else
+inline void switching_to(boost::fibers::context*) noexcept {}
+inline void thread_begin() noexcept {}
+#endif
+
+#if defined(FIBERPOOL_ASAN)
 // arrived: completes the switch that brought control here, if one is pending. Cheap; call it
 // first thing wherever control may arrive after a switch.
 void arrived() noexcept;
 // fiber_ending: the calling fiber's body has returned; its next switch is its last.
 void fiber_ending() noexcept;
-// thread_begin: call on a runtime thread before it installs the algorithm. Arranges for ASan's
-// idea of the thread's stack to be put back after the scheduler's last, unannotated, switch.
-void thread_begin() noexcept;
 // unpoison: clears ASan's poison from [p, p+n), left by a dead fiber's frames that never returned.
 void unpoison(void* p, std::size_t n) noexcept;
 #else
-inline void switching_to(boost::fibers::context*) noexcept {}
 inline void arrived() noexcept {}
 inline void fiber_ending() noexcept {}
-inline void thread_begin() noexcept {}
 inline void unpoison(void*, std::size_t) noexcept {}
 #endif
-
 
 // register_stack / deregister_stack: valgrind's stack registry (FIBERPOOL_VALGRIND builds).
 unsigned register_stack(void* low, void* high) noexcept;
