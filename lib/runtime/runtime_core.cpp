@@ -20,6 +20,7 @@
 
 #include "runtime/overflow_guard.hpp"
 #include "scheduler/algorithm.hpp"
+#include "scheduler/sanitizers.hpp"
 #include "scheduler/stack_allocator.hpp"
 
 namespace fiberpool::detail {
@@ -151,6 +152,7 @@ void runtime_core::wait_started(const std::vector<thread_state*>& states) {
 void runtime_core::thread_main(thread_state& ts) noexcept {
   std::string name = (opts_.name + "-" + std::to_string(ts.index)).substr(0, 15);
   ::pthread_setname_np(::pthread_self(), name.c_str());
+  scheduler::sanitizers::thread_begin();  // before Boost.Fiber's per-thread state exists
   boost::fibers::use_scheduling_algorithm<scheduler::algorithm>(workers_, *ts.slot);
   this_thread() = {this, &ts};
   alt_stack signal_stack;  // so a fiber that overflows its stack gets a report, not a bare segfault
@@ -234,11 +236,13 @@ void runtime_core::create_fiber(task* t) {
   here.slot->host(+1);  // Boost attaches it here; awakened() detaches
   try {
     boost::fibers::fiber f(std::allocator_arg, scheduler::stack_allocator(opts_.stack_size), [t] {
+      scheduler::sanitizers::arrived();  // the switch that started this fiber
       t->run();
       // The fiber may have moved threads while it ran: count it off where it ends.
       auto* ends_on = static_cast<thread_state*>(this_thread().state);
       ends_on->slot->host(-1);
       fibers_alive.fetch_sub(1, std::memory_order_relaxed);
+      scheduler::sanitizers::fiber_ending();  // only Boost's terminate() runs after this
     });
     f.detach();
   } catch (...) {

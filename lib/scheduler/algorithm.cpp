@@ -4,6 +4,8 @@
 #include <boost/fiber/context.hpp>
 #include <boost/fiber/type.hpp>
 
+#include "scheduler/sanitizers.hpp"
+
 namespace fiberpool::scheduler {
 namespace {
 
@@ -16,6 +18,7 @@ bool pinned(boost::fibers::context* ctx) noexcept {
 [[gnu::tls_model("initial-exec")]] thread_local boost::fibers::context* tl_running = nullptr;
 
 void algorithm::awakened(boost::fibers::context* ctx) noexcept {
+  sanitizers::arrived();
   if (pinned(ctx)) {
     self_.ready.push(ctx);
     return;
@@ -44,6 +47,7 @@ void algorithm::awakened(boost::fibers::context* ctx) noexcept {
 }
 
 boost::fibers::context* algorithm::pick_next() noexcept {
+  sanitizers::arrived();
   boost::fibers::context* ctx = self_.ready.pop();
   if (!ctx && self_.state.load(std::memory_order_relaxed) == slot_state::active) ctx = workers_.steal(self_);
   if (ctx && !pinned(ctx)) {
@@ -53,10 +57,13 @@ boost::fibers::context* algorithm::pick_next() noexcept {
     self_.host(+1);
   }
   tl_running = ctx;
+  // Boost switches to what we return, right away: tell the sanitizers now.
+  if (ctx) sanitizers::switching_to(ctx);
   return ctx;
 }
 
 void algorithm::suspend_until(std::chrono::steady_clock::time_point const& deadline) noexcept {
+  sanitizers::arrived();
   if (workers_.spin(self_)) return;
   if (!workers_.go_idle(self_)) return;
   self_.idle.wait_until(deadline);

@@ -3,15 +3,21 @@
 
 #include <mutex>
 
+#include "scheduler/sanitizers.hpp"
+
 namespace fiberpool::detail {
 
 bool parker::park_until(std::optional<clock::time_point> deadline) noexcept {
   std::unique_lock lk(mu_);
   while (!unparked_) {
+    // Control comes back here from a switch (on whatever thread now runs us): complete it.
     if (!deadline) {
       cv_.wait(lk);
-    } else if (cv_.wait_until(lk, *deadline) == boost::fibers::cv_status::timeout) {
-      break;
+      scheduler::sanitizers::arrived();
+    } else {
+      bool timed_out = cv_.wait_until(lk, *deadline) == boost::fibers::cv_status::timeout;
+      scheduler::sanitizers::arrived();
+      if (timed_out) break;
     }
   }
   bool woken = unparked_;

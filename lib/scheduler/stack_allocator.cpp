@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <string>
 #include <system_error>
 #include <cstdlib>
@@ -18,6 +19,8 @@
 #include <spdlog/spdlog.h>
 
 #include <fiberpool/log.hpp>
+
+#include "scheduler/sanitizers.hpp"
 
 namespace fiberpool::scheduler {
 namespace {
@@ -63,7 +66,27 @@ struct stack_block {
   std::size_t usable;
 };
 
-char* top_of(const stack_block& b) noexcept { return b.base + page_size() + b.usable; }
+char* low_of(const stack_block& b) noexcept { return b.base + page_size(); }
+char* top_of(const stack_block& b) noexcept { return low_of(b) + b.usable; }
+
+// The top bytes of every stack hold its stack_header; Boost gets the stack below it. Boost places
+// a fiber's context right under the stack pointer it is given, so the header of a context's stack
+// is found from the context's address (stack_header_of) without any table.
+constexpr std::size_t header_bytes = 64;
+static_assert(sizeof(stack_header) <= header_bytes);
+constexpr std::uint64_t header_magic = 0x6669626572706f6fULL;  // "fiberpoo"
+
+stack_header& header_at(char* top) noexcept { return *reinterpret_cast<stack_header*>(top - header_bytes); }
+
+// write_header: stamps a stack that was just mapped or carved, and tells valgrind it is a stack.
+void write_header(const stack_block& b) noexcept {
+  stack_header& h = header_at(top_of(b));
+  h.magic = header_magic;
+  h.bottom = low_of(b);
+  h.size = b.usable;
+  h.fake_stack = nullptr;
+  h.valgrind_id = sanitizers::register_stack(low_of(b), top_of(b));
+}
 
 // Slabs: unguarded stacks carved from large maps, recycled through their own free list. Slab
 // memory is never unmapped; a freed slab stack past the bound is madvise'd away instead.
@@ -114,7 +137,9 @@ stack_block map_guarded(std::size_t usable) {
     out_of_stacks(err, total);
   }
   guarded_live.fetch_add(1, std::memory_order_relaxed);
-  return {static_cast<char*>(p), usable};
+  stack_block b{static_cast<char*>(p), usable};
+  write_header(b);
+  return b;
 }
 
 stack_block take_from_slab(std::size_t usable) {
@@ -139,6 +164,7 @@ stack_block take_from_slab(std::size_t usable) {
   if (p == MAP_FAILED) out_of_stacks(errno, total);
   char* base = static_cast<char*>(p);
   s.ranges.emplace_back(base, base + total);
+  for (std::size_t i = 0; i < slab_stacks; ++i) write_header({base + i * slot, usable});
   for (std::size_t i = 1; i < slab_stacks; ++i) s.free.push_back({base + i * slot, usable});
   return {base, usable};
 }
@@ -148,10 +174,12 @@ void release(const stack_block& b) noexcept {
   if (slabs().any.load(std::memory_order_relaxed) && slabs().owns(b.base)) {
     auto& s = slabs();
     std::lock_guard lk(s.mu);
-    if (s.free.size() >= shared_bound) ::madvise(b.base, b.usable + page_size(), MADV_DONTNEED);
+    // Keep the top page: it holds the stack's header.
+    if (s.free.size() >= shared_bound) ::madvise(b.base, b.usable, MADV_DONTNEED);
     s.free.push_back(b);
     return;
   }
+  sanitizers::deregister_stack(header_at(top_of(b)).valgrind_id);
   ::munmap(b.base, b.usable + page_size());
   guarded_live.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -217,14 +245,17 @@ boost::context::stack_context stack_allocator::allocate() {
   }
   in_use.fetch_add(1, std::memory_order_relaxed);
   boost::context::stack_context sctx;
-  sctx.size = b.usable;
-  sctx.sp = top_of(b);
+  sctx.size = b.usable - header_bytes;
+  sctx.sp = top_of(b) - header_bytes;
   return sctx;
 }
 
 void stack_allocator::deallocate(boost::context::stack_context& sctx) noexcept {
-  char* top = static_cast<char*>(sctx.sp);
-  stack_block b{top - sctx.size - page_size(), sctx.size};
+  char* top = static_cast<char*>(sctx.sp) + header_bytes;
+  stack_block b{top - sctx.size - header_bytes - page_size(), sctx.size + header_bytes};
+  // The dead fiber's last frames never returned: clear what ASan poisoned in them before reuse.
+  sanitizers::unpoison(low_of(b), sctx.size);
+  header_at(top).fake_stack = nullptr;
   in_use.fetch_sub(1, std::memory_order_relaxed);
   stack_cache* c = this_thread_cache();
   if (!c) return release(b);
@@ -247,6 +278,18 @@ void stack_allocator::deallocate(boost::context::stack_context& sctx) noexcept {
 }
 
 void fail_next_allocations(std::size_t n) noexcept { injected_failures.store(n); }
+
+// Not instrumented: ASan must not check this read, the one place we look at a page we did not
+// map ourselves before knowing it is ours (the magic tells).
+[[gnu::no_sanitize_address]] stack_header* stack_header_of(const void* ctx) noexcept {
+  // The context sits within the top page of its stack (its size plus Boost's 256-byte alignment
+  // is far below a page), and tops are page-aligned: the top is the next page boundary above it.
+  auto addr = reinterpret_cast<std::uintptr_t>(ctx);
+  auto top = reinterpret_cast<char*>((addr / page_size() + 1) * page_size());
+  stack_header& h = header_at(top);
+  if (reinterpret_cast<std::uintptr_t>(&h) <= addr) return nullptr;  // not below our header
+  return h.magic == header_magic ? &h : nullptr;
+}
 
 std::size_t stacks_in_use() noexcept { return in_use.load(std::memory_order_relaxed); }
 std::size_t stacks_cached() noexcept { return cached.load(std::memory_order_relaxed); }

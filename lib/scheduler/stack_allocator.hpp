@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include <boost/context/stack_context.hpp>
 
@@ -26,6 +27,20 @@ class stack_allocator {
 
 // fail_next_allocations: the next n allocations fail as if memory ran out (for tests).
 void fail_next_allocations(std::size_t n) noexcept;
+
+// What the sanitizers need to know about a stack; kept in its top 64 bytes, above what Boost gets.
+struct stack_header {
+  std::uint64_t magic;
+  char* bottom;            // lowest usable byte
+  std::size_t size;        // bytes from bottom to the stack's top (the header included)
+  void* fake_stack;        // ASan's fake stack of the fiber while it is switched out
+  unsigned valgrind_id;    // from VALGRIND_STACK_REGISTER
+};
+
+// stack_header_of: the header of the stack a Boost context lives on, or null when the context is
+// not on a stack of ours (a main or dispatcher context, a fiber made with another allocator).
+// The context's first page must be readable: true of every context Boost hands the scheduler.
+stack_header* stack_header_of(const void* ctx) noexcept;
 
 // Counters for diagnostics::snapshot().
 std::size_t stacks_in_use() noexcept;

@@ -1,0 +1,192 @@
+// sanitizers: ASan fiber-switch annotations and valgrind stack registration for our stacks.
+#include "scheduler/sanitizers.hpp"
+
+#include <utility>
+
+#include <boost/context/stack_traits.hpp>
+#include <boost/fiber/context.hpp>
+#include <boost/fiber/type.hpp>
+
+#include "scheduler/stack_allocator.hpp"
+
+#if defined(FIBERPOOL_ASAN)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(FIBERPOOL_VALGRIND)
+#include <valgrind/valgrind.h>
+#endif
+
+namespace fiberpool::scheduler::sanitizers {
+
+#if defined(FIBERPOOL_ASAN)
+namespace {
+
+// Per runtime thread. Trivially destructible, so it stays usable while thread-locals are destroyed
+// (the scheduler's last switches happen then). Main and dispatcher contexts never leave their
+// thread, so their stacks and saved fake stacks live here; a worker's live in its stack_header.
+struct thread_switches {
+  bool pending = false;            // a switch was started and not yet finished
+  bool ending = false;             // the running fiber's body returned
+  bool from_main = false;          // the pending switch left the main context
+  const void* main_bottom = nullptr;
+  std::size_t main_size = 0;
+  void* main_fake = nullptr;
+  const void* dispatcher_bottom = nullptr;
+  std::size_t dispatcher_size = 0;
+  void* dispatcher_fake = nullptr;
+  void* spare_fake = nullptr;      // for a context that is not on a stack of ours
+};
+thread_local thread_switches tl;
+
+using boost::fibers::type;
+
+// fake_slot: where ASan keeps `ctx`'s fake stack (detect_stack_use_after_return) while it is out.
+void** fake_slot(boost::fibers::context* ctx) noexcept {
+  if (ctx->is_context(type::main_context)) return &tl.main_fake;
+  if (ctx->is_context(type::dispatcher_context)) return &tl.dispatcher_fake;
+  if (stack_header* h = stack_header_of(ctx)) return &h->fake_stack;
+  return &tl.spare_fake;
+}
+
+// stack_of: the bounds of `ctx`'s stack, false when unknown.
+bool stack_of(boost::fibers::context* ctx, const void*& bottom, std::size_t& size) noexcept {
+  if (ctx->is_context(type::main_context)) {
+    // Learnt from ASan when the main context first switched out (see arrived()).
+    bottom = tl.main_bottom;
+    size = tl.main_size;
+  } else if (ctx->is_context(type::dispatcher_context)) {
+    if (!tl.dispatcher_bottom) {
+      // Boost mallocs the dispatcher's stack and puts the context at its top: ASan knows the block.
+      void* region = nullptr;
+      std::size_t region_size = 0;
+      if (__asan_locate_address(ctx, nullptr, 0, &region, &region_size) && region) {
+        tl.dispatcher_bottom = region;
+        tl.dispatcher_size = region_size;
+      }
+    }
+    bottom = tl.dispatcher_bottom;
+    size = tl.dispatcher_size;
+  } else if (stack_header* h = stack_header_of(ctx)) {
+    bottom = h->bottom;
+    size = h->size;
+  } else {
+    return false;
+  }
+  return bottom != nullptr;
+}
+
+// The guard's destructor runs after Boost.Fiber's per-thread scheduler is gone, on the thread's own
+// stack: the scheduler's last switch (dispatcher to main, inside Boost) was not announced, so ASan
+// still takes the freed dispatcher stack for the thread's. Put its own stack back before ASan
+// clears the thread's stack shadow at exit.
+struct thread_guard {
+  [[gnu::no_sanitize_address]] ~thread_guard() {
+    if (!tl.main_bottom) return;
+    // Boost's contexts are gone: finish by hand, as the main context, which is where we are.
+    if (std::exchange(tl.pending, false)) __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
+    void* stale = nullptr;
+    __sanitizer_start_switch_fiber(&stale, tl.main_bottom, tl.main_size);
+    __sanitizer_finish_switch_fiber(tl.main_fake, nullptr, nullptr);
+  }
+};
+
+}  // namespace
+
+// Not instrumented, so that its frame is never on ASan's fake stack (detect_stack_use_after_return):
+// for a dying fiber it destroys that fake stack, and its epilogue would then write into it.
+[[gnu::no_sanitize_address]] static void asan_switching_to(boost::fibers::context* to) noexcept {
+  arrived();
+  const void* bottom;
+  std::size_t size;
+  if (!stack_of(to, bottom, size)) return;  // unknown stack: ASan falls back on its SP heuristics
+  boost::fibers::context* from = boost::fibers::context::active();
+  // A dying fiber hands over no fake stack: ASan frees it.
+  void** save = tl.ending ? nullptr : fake_slot(from);
+  tl.ending = false;
+  tl.from_main = from->is_context(type::main_context);
+  tl.pending = true;
+  __sanitizer_start_switch_fiber(save, bottom, size);
+}
+
+void arrived() noexcept {
+  if (!tl.pending) return;
+  tl.pending = false;
+  const void* old_bottom = nullptr;
+  std::size_t old_size = 0;
+  __sanitizer_finish_switch_fiber(*fake_slot(boost::fibers::context::active()), &old_bottom, &old_size);
+  if (tl.from_main && !tl.main_bottom) {
+    tl.main_bottom = old_bottom;
+    tl.main_size = old_size;
+  }
+}
+
+void fiber_ending() noexcept { tl.ending = true; }
+
+static void asan_thread_begin() noexcept {
+  static thread_local thread_guard guard;
+  (void)guard;
+}
+
+void unpoison(void* p, std::size_t n) noexcept { ASAN_UNPOISON_MEMORY_REGION(p, n); }
+
+#else
+namespace {
+void asan_switching_to(boost::fibers::context*) noexcept {}
+void asan_thread_begin() noexcept {}
+}  // namespace
+#endif
+
+#if defined(FIBERPOOL_VALGRIND)
+unsigned register_stack(void* low, void* high) noexcept { return VALGRIND_STACK_REGISTER(low, high); }
+void deregister_stack(unsigned id) noexcept { VALGRIND_STACK_DEREGISTER(id); }
+
+namespace {
+
+// Boost mallocs each thread's dispatcher stack (fixedsize_stack, default size) and puts the
+// dispatcher context at its top; valgrind must know it is a stack too, or every switch to and from
+// it reads as a huge frame (uninitialised-value and invalid-read reports in Boost's own code).
+struct valgrind_dispatcher {
+  const boost::fibers::context* ctx = nullptr;
+  unsigned id = 0;
+  ~valgrind_dispatcher() {
+    if (ctx) VALGRIND_STACK_DEREGISTER(id);
+  }
+};
+thread_local valgrind_dispatcher tl_vg_dispatcher;
+
+void valgrind_switching_to(boost::fibers::context* to) noexcept {
+  if (tl_vg_dispatcher.ctx || !to->is_context(boost::fibers::type::dispatcher_context)) return;
+  // The context's size and Boost's 256-byte rounding stay far below a page: the stack's low end is
+  // at least default_size() - 4096 below the context, which is where its stack pointers start.
+  char* high = reinterpret_cast<char*>(to);
+  char* low = high - (boost::context::stack_traits::default_size() - 4096);
+  tl_vg_dispatcher.ctx = to;
+  tl_vg_dispatcher.id = VALGRIND_STACK_REGISTER(low, high);
+}
+
+void valgrind_thread_begin() noexcept { (void)tl_vg_dispatcher; }
+
+}  // namespace
+#else
+unsigned register_stack(void*, void*) noexcept { return 0; }
+void deregister_stack(unsigned) noexcept {}
+namespace {
+void valgrind_switching_to(boost::fibers::context*) noexcept {}
+void valgrind_thread_begin() noexcept {}
+}  // namespace
+#endif
+
+#if defined(FIBERPOOL_SWITCH_HOOKS)
+void switching_to(boost::fibers::context* to) noexcept {
+  valgrind_switching_to(to);
+  asan_switching_to(to);
+}
+
+void thread_begin() noexcept {
+  valgrind_thread_begin();
+  asan_thread_begin();
+}
+#endif
+
+}  // namespace fiberpool::scheduler::sanitizers

@@ -1,0 +1,58 @@
+// sanitizers: tells ASan and valgrind about the fiber stacks and the switches fiberpool schedules.
+#pragma once
+
+#include <cstddef>
+
+namespace boost::fibers { class context; }
+
+namespace fiberpool::scheduler::sanitizers {
+
+// Boost.Context (fcontext, as Debian builds it) switches stacks without telling ASan. Every switch
+// Boost.Fiber makes on a runtime thread goes to the context our algorithm's pick_next() returned
+// (or, once, from the dispatcher back to the main context as the thread's scheduler shuts down),
+// so pick_next() announces it (__sanitizer_start_switch_fiber) and the code that gets control on
+// the other side completes it (__sanitizer_finish_switch_fiber): our hooks, the fiber body's start
+// and the parker after its wait. Until then ASan tells the two stacks apart by the stack pointer.
+// In a build with neither ASan nor valgrind they are empty inline functions: the hot path pays nothing.
+
+#if defined(__SANITIZE_ADDRESS__)
+#define FIBERPOOL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FIBERPOOL_ASAN 1
+#endif
+#endif
+
+// The switch hooks are needed by ASan and by valgrind (which must learn each thread's dispatcher
+// stack); the rest only by ASan.
+#if defined(FIBERPOOL_ASAN) || defined(FIBERPOOL_VALGRIND)
+#define FIBERPOOL_SWITCH_HOOKS 1
+// switching_to: `to` is the context Boost resumes next, from the calling context.
+void switching_to(boost::fibers::context* to) noexcept;
+// thread_begin: call on a runtime thread before it installs the algorithm. Arranges for ASan's
+// idea of the thread's stack to be put back after the scheduler's last, unannotated, switch.
+void thread_begin() noexcept;
+#else
+inline void switching_to(boost::fibers::context*) noexcept {}
+inline void thread_begin() noexcept {}
+#endif
+
+#if defined(FIBERPOOL_ASAN)
+// arrived: completes the switch that brought control here, if one is pending. Cheap; call it
+// first thing wherever control may arrive after a switch.
+void arrived() noexcept;
+// fiber_ending: the calling fiber's body has returned; its next switch is its last.
+void fiber_ending() noexcept;
+// unpoison: clears ASan's poison from [p, p+n), left by a dead fiber's frames that never returned.
+void unpoison(void* p, std::size_t n) noexcept;
+#else
+inline void arrived() noexcept {}
+inline void fiber_ending() noexcept {}
+inline void unpoison(void*, std::size_t) noexcept {}
+#endif
+
+// register_stack / deregister_stack: valgrind's stack registry (FIBERPOOL_VALGRIND builds).
+unsigned register_stack(void* low, void* high) noexcept;
+void deregister_stack(unsigned id) noexcept;
+
+}  // namespace fiberpool::scheduler::sanitizers
