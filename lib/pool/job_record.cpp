@@ -6,6 +6,7 @@
 
 #include <fiberpool/errors.hpp>
 
+#include "base/thread_counter.hpp"
 #include "pool/pool_core.hpp"
 
 namespace fiberpool::detail {
@@ -13,20 +14,20 @@ namespace {
 
 // The process-wide pseudo-pid counter (one of the two pieces of global state fiberpool allows).
 std::atomic<job_id> next_id{1};
-std::atomic<std::size_t> records_alive{0};
+base::thread_counter records_alive;
 
 cancel_kind kind_of(std::uint32_t c) noexcept { return static_cast<cancel_kind>(c & 0xff); }
 int signal_of(std::uint32_t c) noexcept { return static_cast<int>(c >> 8); }
 
 }  // namespace
 
-std::size_t live_job_records() noexcept { return records_alive.load(); }
+std::size_t live_job_records() noexcept { return records_alive.read(); }
 
 job_record::job_record() noexcept : id_(next_id.fetch_add(1, std::memory_order_relaxed)) {
-  records_alive.fetch_add(1, std::memory_order_relaxed);
+  records_alive.increment();
 }
 
-job_record::~job_record() { records_alive.fetch_sub(1, std::memory_order_relaxed); }
+job_record::~job_record() { records_alive.decrement(); }
 
 bool job_record::wait_until(std::optional<clock::time_point> deadline) {
   detail::raise_cancellation();

@@ -19,6 +19,7 @@
 #include <fiberpool/options.hpp>
 
 #include "runtime/overflow_guard.hpp"
+#include "base/thread_counter.hpp"
 #include "scheduler/algorithm.hpp"
 #include "scheduler/sanitizers.hpp"
 #include "scheduler/stack_allocator.hpp"
@@ -26,7 +27,7 @@
 namespace fiberpool::detail {
 namespace {
 
-std::atomic<std::size_t> fibers_alive{0};
+base::thread_counter fibers_alive;
 std::atomic<std::size_t> runtimes_alive{0};
 
 // How often a leaving thread (stopping or retiring) looks again at whether its fibers are gone:
@@ -232,7 +233,7 @@ void runtime_core::start_fiber(task* t) {
 
 void runtime_core::create_fiber(task* t) {
   auto& here = *static_cast<thread_state*>(this_thread().state);
-  fibers_alive.fetch_add(1, std::memory_order_relaxed);
+  fibers_alive.increment();
   here.slot->host(+1);  // Boost attaches it here; awakened() detaches
   try {
     boost::fibers::fiber f(std::allocator_arg, scheduler::stack_allocator(opts_.stack_size), [t] {
@@ -241,13 +242,13 @@ void runtime_core::create_fiber(task* t) {
       // The fiber may have moved threads while it ran: count it off where it ends.
       auto* ends_on = static_cast<thread_state*>(this_thread().state);
       ends_on->slot->host(-1);
-      fibers_alive.fetch_sub(1, std::memory_order_relaxed);
+      fibers_alive.decrement();
       scheduler::sanitizers::fiber_ending();  // only Boost's terminate() runs after this
     });
     f.detach();
   } catch (...) {
     here.slot->host(-1);
-    fibers_alive.fetch_sub(1, std::memory_order_relaxed);
+    fibers_alive.decrement();
     throw;
   }
 }
@@ -402,7 +403,7 @@ void runtime_core::restart() {
   for (auto& p : probes) p->done.park_until(std::nullopt);
 }
 
-std::size_t live_fibers() noexcept { return fibers_alive.load(); }
+std::size_t live_fibers() noexcept { return fibers_alive.read(); }
 std::size_t live_runtimes() noexcept { return runtimes_alive.load(); }
 
 }  // namespace fiberpool::detail

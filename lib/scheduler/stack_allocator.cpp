@@ -20,6 +20,7 @@
 
 #include <fiberpool/log.hpp>
 
+#include "base/thread_counter.hpp"
 #include "scheduler/sanitizers.hpp"
 
 namespace fiberpool::scheduler {
@@ -35,9 +36,9 @@ constexpr std::size_t batch = 256;           // stacks moved between a thread an
 constexpr std::size_t slab_stacks = 64;      // stacks per unguarded slab
 constexpr long map_reserve = 5000;           // maps left for libraries, threads and malloc
 
-std::atomic<std::size_t> in_use{0};
+base::thread_counter in_use;
 std::atomic<std::size_t> injected_failures{0};
-std::atomic<std::size_t> cached{0};
+base::thread_counter cached;
 std::atomic<long> guarded_live{0};
 
 std::size_t page_size() noexcept {
@@ -195,7 +196,7 @@ struct stack_cache {
   ~stack_cache() {
     tl_cache_life = cache_life::dead;
     for (auto& b : blocks) release(b);
-    cached.fetch_sub(blocks.size(), std::memory_order_relaxed);
+    cached.add(-static_cast<long>(blocks.size()));
   }
 };
 
@@ -221,7 +222,7 @@ boost::context::stack_context stack_allocator::allocate() {
     if (it == c->blocks.rend()) return false;
     b = *it;
     c->blocks.erase(std::next(it).base());
-    cached.fetch_sub(1, std::memory_order_relaxed);
+    cached.decrement();
     return true;
   };
   if (c) {
@@ -243,7 +244,7 @@ boost::context::stack_context stack_allocator::allocate() {
     b = guarded_live.load(std::memory_order_relaxed) < guarded_budget() ? map_guarded(usable_)
                                                                          : take_from_slab(usable_);
   }
-  in_use.fetch_add(1, std::memory_order_relaxed);
+  in_use.increment();
   boost::context::stack_context sctx;
   sctx.size = b.usable - header_bytes;
   sctx.sp = top_of(b) - header_bytes;
@@ -256,25 +257,25 @@ void stack_allocator::deallocate(boost::context::stack_context& sctx) noexcept {
   // The dead fiber's last frames never returned: clear what ASan poisoned in them before reuse.
   sanitizers::unpoison(low_of(b), sctx.size);
   header_at(top).fake_stack = nullptr;
-  in_use.fetch_sub(1, std::memory_order_relaxed);
+  in_use.decrement();
   stack_cache* c = this_thread_cache();
   if (!c) return release(b);
   if (c->blocks.size() >= cache_bound) {
     // Move a batch to the shared cache (or, past its bound, to the OS) in one lock.
     std::vector<stack_block> spill(c->blocks.end() - batch, c->blocks.end());
     c->blocks.resize(c->blocks.size() - batch);
-    cached.fetch_sub(batch, std::memory_order_relaxed);
+    cached.add(-static_cast<long>(batch));
     auto& sh = shared();
     std::unique_lock lk(sh.mu);
     std::size_t room = shared_bound > sh.blocks.size() ? shared_bound - sh.blocks.size() : 0;
     std::size_t kept = std::min(room, spill.size());
     sh.blocks.insert(sh.blocks.end(), spill.begin(), spill.begin() + static_cast<std::ptrdiff_t>(kept));
-    cached.fetch_add(kept, std::memory_order_relaxed);
+    cached.add(static_cast<long>(kept));
     lk.unlock();
     for (std::size_t i = kept; i < spill.size(); ++i) release(spill[i]);
   }
   c->blocks.push_back(b);
-  cached.fetch_add(1, std::memory_order_relaxed);
+  cached.increment();
 }
 
 void fail_next_allocations(std::size_t n) noexcept { injected_failures.store(n); }
@@ -291,7 +292,7 @@ void fail_next_allocations(std::size_t n) noexcept { injected_failures.store(n);
   return h.magic == header_magic ? &h : nullptr;
 }
 
-std::size_t stacks_in_use() noexcept { return in_use.load(std::memory_order_relaxed); }
-std::size_t stacks_cached() noexcept { return cached.load(std::memory_order_relaxed); }
+std::size_t stacks_in_use() noexcept { return in_use.read(); }
+std::size_t stacks_cached() noexcept { return cached.read(); }
 
 }  // namespace fiberpool::scheduler
