@@ -73,7 +73,8 @@ class tcp_stream {
   int fd_ = -1;
   std::optional<clock::duration> timeout_;
   std::uint64_t registration_ = 0;  // the io poller's token for fd_ (0: not registered)
-  void* poller_ = nullptr;          // the poller fd_ is registered with
+  std::shared_ptr<void> poller_;    // the poller fd_ is registered with; kept alive by us, so a
+                                    // stream may outlive the runtime it was used on
 };
 
 class tcp_listener {

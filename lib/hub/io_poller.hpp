@@ -28,7 +28,7 @@ enum class direction : int { read = 0, write = 1 };
 //
 // Events carry a token (slot index and generation), not a pointer: an event harvested just as
 // its fd was removed finds a newer generation and is dropped, never touching freed memory.
-class io_poller final : public scheduler::poll_source {
+class io_poller final : public scheduler::poll_source, public std::enable_shared_from_this<io_poller> {
  public:
   io_poller();  // throws std::system_error
   ~io_poller();

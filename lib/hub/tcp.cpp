@@ -102,7 +102,7 @@ tcp_stream::tcp_stream(tcp_stream&& o) noexcept
     : fd_(std::exchange(o.fd_, -1)),
       timeout_(o.timeout_),
       registration_(std::exchange(o.registration_, 0)),
-      poller_(std::exchange(o.poller_, nullptr)) {}
+      poller_(std::move(o.poller_)) {}
 
 tcp_stream& tcp_stream::operator=(tcp_stream&& o) noexcept {
   if (this != &o) {
@@ -110,7 +110,7 @@ tcp_stream& tcp_stream::operator=(tcp_stream&& o) noexcept {
     fd_ = std::exchange(o.fd_, -1);
     timeout_ = o.timeout_;
     registration_ = std::exchange(o.registration_, 0);
-    poller_ = std::exchange(o.poller_, nullptr);
+    poller_ = std::move(o.poller_);
   }
   return *this;
 }
@@ -120,8 +120,8 @@ tcp_stream::~tcp_stream() { close(); }
 void tcp_stream::close() noexcept {
   if (fd_ < 0) return;
   // Unregister first: a fiber of ours still waiting on it wakes with EBADF, not a reused fd.
-  if (poller_) static_cast<io_poller*>(poller_)->remove(fd_, registration_);
-  poller_ = nullptr;
+  if (poller_) static_cast<io_poller*>(poller_.get())->remove(fd_, registration_);
+  poller_.reset();
   registration_ = 0;
   ::close(std::exchange(fd_, -1));
 }
@@ -133,20 +133,20 @@ void tcp_stream::shutdown_write() {
 
 // wait: for `dir` on our fd, through the calling runtime's poller (registering with it on first
 // use, or again if the stream moved to another runtime), or with poll(2) on a plain thread.
-static void wait_stream(int fd, std::uint64_t& registration, void*& poller_slot, direction dir,
+static void wait_stream(int fd, std::uint64_t& registration, std::shared_ptr<void>& poller_slot, direction dir,
                         std::optional<clock::time_point> deadline, const char* doing) {
   std::string what = std::string(doing) + " on fd " + std::to_string(fd);
   io_poller* poller = io_poller::current();
   if (!poller) return hub::wait_on_thread(fd, dir, deadline, what);
-  if (poller_slot != poller) {
-    if (poller_slot) static_cast<io_poller*>(poller_slot)->remove(fd, registration);
-    poller_slot = nullptr;
+  if (poller_slot.get() != poller) {
+    if (poller_slot) static_cast<io_poller*>(poller_slot.get())->remove(fd, registration);
+    poller_slot.reset();
     try {
       registration = poller->add(fd);
     } catch (const std::system_error& e) {
       throw io_error(e.code().value(), "registering fd " + std::to_string(fd) + " for I/O");
     }
-    poller_slot = poller;
+    poller_slot = poller->shared_from_this();
   }
   hub::wait_registered(*poller, registration, dir, deadline, what);
 }

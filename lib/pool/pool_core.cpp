@@ -10,6 +10,7 @@
 #include <fiberpool/log.hpp>
 #include <fiberpool/task_pool.hpp>
 
+#include "runtime/loop_driver.hpp"
 #include "runtime/runtime_core.hpp"
 
 namespace fiberpool::detail {
@@ -26,12 +27,13 @@ pool_options checked(pool_options o) {
   return o;
 }
 
-std::unique_ptr<fiberpool::runtime> own_runtime(const pool_options& o, fiberpool::runtime* shared) {
+std::unique_ptr<fiberpool::runtime> own_runtime(const pool_options& o, fiberpool::runtime* shared, bool hosted = false) {
   if (shared) return nullptr;
   runtime_options r;
   r.name = o.name;
   r.threads = o.threads;
   r.stack_size = o.stack_size;
+  r.hosted = hosted;
   return std::make_unique<fiberpool::runtime>(std::move(r));
 }
 
@@ -65,8 +67,32 @@ pool_core::~pool_core() {
     std::lock_guard lk(token_->mu);  // waits for a limit action firing right now
     token_->pool = nullptr;
   }
+  loop_driver_.reset();
   timer_.reset();
   owned_rt_.reset();
+}
+
+void pool_core::register_with_event_loop(event_loop& loop) {
+  if (!owned_rt_)
+    throw error("fiberpool: pool '" + opts.name + "' runs on a shared runtime; to drive it from an event loop, "
+                "make that runtime hosted (runtime_options::hosted) and drive it with poll_fd()/run_ready()");
+  {
+    std::lock_guard lk(mu_);
+    if (state_ != pool_state::created)
+      throw error("fiberpool: register_with_event_loop() on pool '" + opts.name + "', which is " +
+                  std::string(to_string(state_)) + "; register before start()");
+  }
+  if (loop_driver_) throw error("fiberpool: pool '" + opts.name + "' is already registered with an event loop");
+  if (!owned_rt_->hosted()) {
+    // Nothing has run on the pool's own threads yet (jobs applied before start() wait in the
+    // pool's queue), so they can be replaced by a runtime hosted on this, the loop's, thread.
+    auto hosted = own_runtime(opts, nullptr, true);
+    timer_ = std::make_unique<fiberpool::timer>(*hosted, log);
+    owned_rt_ = std::move(hosted);
+    rt_ = owned_rt_.get();
+    rtc_ = &rt_->core();
+  }
+  loop_driver_ = std::make_unique<loop_driver>(loop, *rt_, [this] { return state() != pool_state::stopped; });
 }
 
 pool_state pool_core::state() const {

@@ -11,6 +11,7 @@
 #include <fiberpool/detail/job_record.hpp>
 #include <fiberpool/detail/wait.hpp>
 #include <fiberpool/options.hpp>
+#include <fiberpool/event_loop.hpp>
 #include <fiberpool/runtime.hpp>
 #include <fiberpool/signals.hpp>
 #include <fiberpool/sync.hpp>
@@ -28,6 +29,7 @@ class task_pool;
 namespace fiberpool::detail {
 
 class runtime_core;
+class loop_driver;
 
 // Which admission slot a job holds while it runs; decides what its end gives back.
 enum class slot_kind { none, pooled, borrowed };
@@ -57,6 +59,7 @@ class pool_core {
 
   // lifecycle.cpp
   void start();
+  void register_with_event_loop(event_loop& loop);
   void close();
   void stop();
   bool stop_for(clock::duration grace);
@@ -118,6 +121,7 @@ class pool_core {
   void check_not_own_job(const char* what) const;
 
   std::unique_ptr<fiberpool::runtime> owned_rt_;
+  std::unique_ptr<loop_driver> loop_driver_;  // register_with_event_loop()
   fiberpool::runtime* rt_;
   runtime_core* rtc_;
   std::shared_ptr<pool_token> token_;

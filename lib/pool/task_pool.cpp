@@ -11,6 +11,7 @@ task_pool::task_pool(fiberpool::runtime& rt, pool_options opts)
 task_pool::~task_pool() = default;
 
 void task_pool::start() { core_->start(); }
+void task_pool::register_with_event_loop(event_loop& loop) { core_->register_with_event_loop(loop); }
 void task_pool::close() { core_->close(); }
 void task_pool::stop() { core_->stop(); }
 bool task_pool::stop_for(clock::duration grace) { return core_->stop_for(grace); }

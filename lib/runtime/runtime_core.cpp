@@ -119,7 +119,7 @@ runtime_core::runtime_core(runtime& owner, runtime_options opts)
       log_(fiberpool::logger()),
       workers_(std::max<std::size_t>(4, 4 * (opts_.threads ? opts_.threads : std::thread::hardware_concurrency()))),
       by_slot_(new std::atomic<thread_state*>[workers_.capacity()]),
-      io_(std::make_unique<hub::io_poller>()),
+      io_(std::make_shared<hub::io_poller>()),
       offload_(std::make_unique<hub::offload_pool>(opts_.offload_threads, opts_.name)) {
   if (opts_.stack_size < min_stack_size)
     throw std::invalid_argument("fiberpool: stack_size " + std::to_string(opts_.stack_size) +
@@ -143,7 +143,7 @@ runtime_core::runtime_core(runtime& owner, runtime_options opts)
 }
 
 runtime_core::~runtime_core() {
-  if (current() == this) {
+  if (current() == this && !hosted()) {
     std::fputs("fiberpool: a runtime was destroyed from one of its own fibers; destroy it from "
                "another thread\n", stderr);
     std::abort();

@@ -93,7 +93,7 @@ class runtime_core {
   std::atomic<std::size_t> next_target_{0};
   std::atomic<std::uint64_t> next_timer_id_{1};
   std::atomic<bool> stopping_{false};
-  std::unique_ptr<hub::io_poller> io_;
+  std::shared_ptr<hub::io_poller> io_;  // shared with the streams registered with it
   std::unique_ptr<hub::offload_pool> offload_;
   std::unique_ptr<host_state> host_;  // hosted runtimes only
 };

@@ -35,7 +35,10 @@ class idle_waker {
   // calls: there, wake() must write the eventfd so that the epoll fd (the runtime's poll_fd())
   // turns readable. set_hosted(true) makes that the state between waits; host_awake() and
   // host_asleep() bracket a run_ready() call.
-  void set_hosted(bool hosted) noexcept { hosted_ = hosted; }
+  void set_hosted(bool hosted) noexcept {
+    hosted_ = hosted;
+    sleeping_.store(hosted, std::memory_order_seq_cst);
+  }
   void host_awake() noexcept;
   void host_asleep() noexcept;
 
