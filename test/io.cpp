@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -327,4 +328,37 @@ TEST_CASE("a job killed while its offloaded call blocks unwinds at once; the cal
     release->set_value();
     CHECK(eventually([&] { return finished->load(); }));
   });
+}
+
+TEST_CASE("accept() out of file descriptors logs, backs off and keeps serving") {
+  // In a child: the test lowers the process's descriptor limit.
+  auto [status, err] = in_child([] {
+    log_capture capture;
+    set_logger(capture.logger());
+    task_pool pool(pool_opts(1));
+    pool.start();
+    auto l = io::tcp_listener::bind("127.0.0.1", 0);
+    int client = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(l.port());
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::connect(client, reinterpret_cast<sockaddr*>(&a), sizeof a);  // waits in the backlog
+    // Use up every descriptor the lowered limit allows.
+    rlimit lim{};
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+    lim.rlim_cur = 256;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+    std::vector<int> fillers;
+    for (int fd; (fd = ::dup(0)) >= 0;) fillers.push_back(fd);
+    auto server = pool.apply([&] { return l.accept().is_open(); });
+    bool logged = eventually([&] { return capture.text().find("retrying in") != std::string::npos; });
+    for (int fd : fillers) ::close(fd);  // descriptors come back: the accept goes through
+    bool served = server.get();
+    pool.stop();
+    ::_exit(logged && served ? 0 : 1);
+  });
+  CAPTURE(err);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }

@@ -21,29 +21,6 @@ volatile int depth_limit = 1 << 30;  // not provably infinite, so the compiler k
   return recurse(n + 1) + frame[0];
 }
 
-// in_child: runs fn in a forked child with stderr captured; returns (wait status, stderr text).
-template <class F>
-std::pair<int, std::string> in_child(F fn) {
-  int pipe_fds[2];
-  REQUIRE(::pipe(pipe_fds) == 0);
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::dup2(pipe_fds[1], STDERR_FILENO);
-    ::close(pipe_fds[0]);
-    fn();
-    ::_exit(0);
-  }
-  ::close(pipe_fds[1]);
-  std::string err;
-  char buf[512];
-  for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) > 0;) err.append(buf, static_cast<std::size_t>(n));
-  ::close(pipe_fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return {status, err};
-}
-
 }  // namespace
 
 TEST_CASE("a job that overflows its stack is reported by id and name, and the process aborts") {

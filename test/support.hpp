@@ -9,6 +9,10 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <utility>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <doctest/doctest.h>
 #include <spdlog/sinks/ostream_sink.h>
@@ -109,5 +113,29 @@ class log_capture {
   std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
   std::shared_ptr<spdlog::logger> logger_;
 };
+
+// in_child: runs fn in a forked child with stderr captured; returns (wait status, stderr text).
+template <class F>
+std::pair<int, std::string> in_child(F fn) {
+  int pipe_fds[2];
+  REQUIRE(::pipe(pipe_fds) == 0);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::dup2(pipe_fds[1], STDERR_FILENO);
+    ::close(pipe_fds[0]);
+    fn();
+    ::_exit(0);
+  }
+  ::close(pipe_fds[1]);
+  std::string err;
+  char buf[512];
+  for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) > 0;) err.append(buf, static_cast<std::size_t>(n));
+  ::close(pipe_fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return {status, err};
+}
+
 
 }  // namespace fiberpool_test
