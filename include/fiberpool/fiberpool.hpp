@@ -3,6 +3,8 @@
 
 #include <fiberpool/diagnostics.hpp>
 #include <fiberpool/errors.hpp>
+#include <fiberpool/event_loop.hpp>
+#include <fiberpool/io.hpp>
 #include <fiberpool/job.hpp>
 #include <fiberpool/log.hpp>
 #include <fiberpool/options.hpp>

@@ -5,11 +5,13 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
 
 #include <fiberpool/detail/task.hpp>
+#include <fiberpool/types.hpp>
 
 namespace fiberpool {
 
@@ -23,6 +25,13 @@ struct runtime_options {
   // Called on each scheduler thread as it starts, before it runs any fiber (aiomultiprocess's
   // initializer). An exception it throws is logged and the thread goes on.
   std::function<void(std::size_t index)> on_thread_start;
+  // Helper threads for offload(): started on first use, at most this many (a bounded pool, so a
+  // burst of blocking calls queues instead of creating threads without end). At least 1.
+  std::size_t offload_threads = 4;
+  // hosted: no threads of its own. The constructing thread runs the runtime's fibers whenever it
+  // calls run_ready(), driven by the host's event loop through poll_fd() and next_deadline()
+  // (see task_pool::register_with_event_loop). `threads` is ignored.
+  bool hosted = false;
 };
 
 namespace detail {
@@ -70,6 +79,18 @@ class runtime {
 
   // started: every scheduler thread is up (and ran on_thread_start).
   bool started() const;
+
+  // Driving a hosted runtime (runtime_options::hosted), from the thread that constructed it:
+  // poll_fd: readable whenever run_ready() has work to do (a ready fiber, a ready fd, a due timer,
+  // a submission from another thread). Watch it for readability in the host's loop.
+  int poll_fd() const;
+  // run_ready: runs ready fibers, due timers and ready fds until nothing is ready; never blocks.
+  // Returns how many times it resumed fibers. Throws error on a runtime that is not hosted or
+  // from another thread.
+  std::size_t run_ready();
+  // next_deadline: when run_ready() must be called at the latest (the next timer), if any.
+  std::optional<clock::time_point> next_deadline() const;
+  bool hosted() const noexcept;
 
   // current: the runtime of the calling fiber, or null.
   static runtime* current() noexcept;

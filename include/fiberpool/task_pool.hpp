@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <fiberpool/errors.hpp>
+#include <fiberpool/event_loop.hpp>
 #include <fiberpool/job.hpp>
 #include <fiberpool/options.hpp>
 #include <fiberpool/runtime.hpp>
@@ -122,6 +123,15 @@ class task_pool {
   fiberpool::timer& timer();
   const std::string& name() const;
   fiberpool::runtime& runtime();
+
+  // --- host event loops (Celery's register_with_event_loop) ---
+  // register_with_event_loop: the pool gives up its own threads and runs on the calling thread,
+  // driven by `loop` (which must outlive the pool's stop): the loop watches the runtime's poll_fd()
+  // and calls run_ready() when it is readable or the next timer is due. Call it on the loop's
+  // thread, before start(), on a pool that owns its runtime; throws error otherwise. stop(),
+  // terminate() and the destructor unregister from the loop; called on the loop's thread they
+  // drive the pool's jobs themselves until those end.
+  void register_with_event_loop(event_loop& loop);
 
   // waitall: waits until nothing is queued or running. From a job of this pool: deadlock_error.
   // Cancellation point.
