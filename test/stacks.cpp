@@ -1,8 +1,13 @@
-// Fiber stacks: recycling, and the unguarded slab fallback past the vm.max_map_count budget.
+// Fiber stacks: recycling, the unguarded slab fallback past the vm.max_map_count budget, and how
+// much of a stack a blocked job keeps resident.
 // Runs with FIBERPOOL_MAX_GUARDED_STACKS=16 (set in test/meson.build) so the budget is small.
 #include <atomic>
+#include <cstdint>
 #include <string>
 #include <vector>
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "support.hpp"
 
@@ -37,6 +42,18 @@ void run_blocked(std::size_t threads, std::size_t jobs) {
   release.set();
   for (std::size_t i = 0; i < jobs; ++i) CHECK(js[i].get() == i);
   pool.stop();
+}
+
+// resident_pages_below: how many of the `pages` stack pages just below the page holding `frame`
+// are resident. Fresh stack memory is not, until a frame reaches into it.
+std::size_t resident_pages_below(std::uintptr_t frame, std::size_t pages) {
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const std::uintptr_t own_page = frame & ~(page - 1);
+  std::vector<unsigned char> resident(pages);
+  REQUIRE(::mincore(reinterpret_cast<void*>(own_page - pages * page), pages * page, resident.data()) == 0);
+  std::size_t n = 0;
+  for (unsigned char r : resident) n += r & 1;
+  return n;
 }
 
 }  // namespace
@@ -112,6 +129,41 @@ TEST_CASE("when no stack can be had for a job applied from outside, the job ends
     CHECK_THROWS_WITH_AS(j.get(), doctest::Contains("could not create a fiber"), fiberpool::error);
     CHECK(ended == 1);
     CHECK(pool.apply([] { return 7; }).get() == 7);
+    pool.stop();
+  });
+}
+
+TEST_CASE("a job blocked in a wait keeps no stack page below its own frame's page resident") {
+  // A blocked job costs the stack pages it touched, and every fiberpool wait ends in the parker:
+  // one deep frame there (Boost's spinlock_ttas::lock() holds 5,000 bytes) doubles that cost.
+  with_threads([](std::size_t threads) {
+    auto opts = pool_opts(threads);
+    // A size no other test uses, so every stack is fresh: recycled ones keep the pages that
+    // earlier fibers touched.
+    opts.stack_size = (80 + 4 * threads) * 1024;
+    task_pool pool(opts);
+    pool.start();
+    constexpr std::size_t jobs = 8;
+    constexpr std::size_t pages_checked = 15;  // well inside the stack, below the job's own page
+    event release;
+    std::vector<std::atomic<std::uintptr_t>> frames(jobs);
+    std::atomic<std::size_t> waiting{0};
+    for (std::size_t i = 0; i < jobs; ++i) {
+      pool.apply([&, i] {
+        char frame = 0;
+        frames[i] = reinterpret_cast<std::uintptr_t>(&frame);
+        release.wait_for(std::chrono::milliseconds(1));  // a timed wait that times out
+        ++waiting;
+        release.wait();
+      });
+    }
+    REQUIRE(eventually([&] { return waiting.load() == jobs; }));
+    settle();  // lets the last jobs reach their suspension
+    for (std::size_t i = 0; i < jobs; ++i) {
+      CAPTURE(i);
+      CHECK(resident_pages_below(frames[i].load(), pages_checked) == 0);
+    }
+    release.set();
     pool.stop();
   });
 }

@@ -61,14 +61,7 @@ void pool_core::execute(job_record& rec, fiber_site& site, slot_kind slot) noexc
     arm_limits(rec);
     signals.job_started.emit(self, rec.id());
     rec.raise_cancellation();  // killed between admission and start
-    if (rec.extras && rec.extras->on_accepted) {
-      try {
-        rec.extras->on_accepted(rec.id());
-      } catch (...) {
-        SPDLOG_LOGGER_ERROR(log, "fiberpool: on_accepted of job {} ({}) in pool '{}' threw: {}", rec.id(),
-                            job_name(rec), opts.name, describe(std::current_exception()));
-      }
-    }
+    if (rec.extras && rec.extras->on_accepted) accept(rec);
     rec.invoke();
   } catch (const job_terminated&) {
     end = job_state::terminated;
@@ -93,6 +86,15 @@ void pool_core::execute(job_record& rec, fiber_site& site, slot_kind slot) noexc
   }
   site.current = rec.inline_parent;
   complete(rec, end, slot);
+}
+
+void pool_core::accept(job_record& rec) noexcept {
+  try {
+    rec.extras->on_accepted(rec.id());
+  } catch (...) {
+    SPDLOG_LOGGER_ERROR(log, "fiberpool: on_accepted of job {} ({}) in pool '{}' threw: {}", rec.id(),
+                        job_name(rec), opts.name, describe(std::current_exception()));
+  }
 }
 
 void pool_core::complete(job_record& rec, job_state end, slot_kind slot) noexcept {

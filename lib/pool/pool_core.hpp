@@ -101,6 +101,8 @@ class pool_core {
 
   // job_runner.cpp
   void execute(job_record& rec, fiber_site& site, slot_kind slot) noexcept;
+  // accept: runs on_accepted, logging what it throws. Out of line (see job_runner.cpp).
+  [[gnu::noinline]] void accept(job_record& rec) noexcept;
   void complete(job_record& rec, job_state end, slot_kind slot) noexcept;
   void arm_limits(job_record& rec);
   void disarm_limits(job_record& rec) noexcept;

@@ -18,6 +18,10 @@ const std::string& runtime::name() const { return core_->options().name; }
 void runtime::restart() { core_->restart(); }
 bool runtime::started() const { return core_->started(); }
 void runtime::submit(detail::task* t) { core_->submit(t); }
+int runtime::poll_fd() const { return core_->poll_fd(); }
+std::size_t runtime::run_ready() { return core_->run_ready(); }
+std::optional<clock::time_point> runtime::next_deadline() const { return core_->next_deadline(); }
+bool runtime::hosted() const noexcept { return core_->hosted(); }
 
 runtime* runtime::current() noexcept {
   auto* core = detail::runtime_core::current();

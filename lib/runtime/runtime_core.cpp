@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 
+#include <boost/fiber/algo/round_robin.hpp>
 #include <boost/fiber/fiber.hpp>
 #include <boost/fiber/operations.hpp>
 #include <spdlog/spdlog.h>
@@ -50,6 +51,14 @@ struct runtime_core::thread_state {
   parker hub;
   std::atomic<bool> started{false};
   std::atomic<bool> finished{false};
+  bool hosted = false;                   // the thread of a hosted runtime: no hub fiber
+
+  // wake_hub: the hub must look at its inbox and timers. A hosted thread's "hub" is its host's
+  // next run_ready(), which a wake of the idle waker asks for (poll_fd turns readable).
+  void wake_hub(bool parked) noexcept {
+    if (hosted) slot->idle.wake();
+    else if (parked) hub.unpark();
+  }
 
   void kick() noexcept {
     bool wake;
@@ -58,7 +67,27 @@ struct runtime_core::thread_state {
       kicked = true;
       wake = std::exchange(hub_parked, false);
     }
-    if (wake) hub.unpark();
+    wake_hub(wake);
+  }
+};
+
+// What a hosted runtime keeps about the thread it runs on and the run_ready() in progress.
+struct runtime_core::host_state final : scheduler::host_driver {
+  std::thread::id thread;
+  thread_state* ts = nullptr;
+  bool in_run_ready = false;
+  clock::time_point fibers_deadline = clock::time_point::max();  // earliest sleeping fiber
+  parker back_to_host;
+  std::unique_ptr<alt_stack> signal_stack;
+
+  // Called by the scheduler when nothing on the thread is ready: inside run_ready(), that is the
+  // moment to return to the host; otherwise (the host thread blocked in a fiberpool wait) the
+  // thread idles as any runtime thread does.
+  bool idle(std::chrono::steady_clock::time_point deadline) noexcept override {
+    if (!in_run_ready) return false;
+    fibers_deadline = deadline;
+    back_to_host.unpark();
+    return true;
   }
 };
 
@@ -89,14 +118,23 @@ runtime_core::runtime_core(runtime& owner, runtime_options opts)
       opts_(std::move(opts)),
       log_(fiberpool::logger()),
       workers_(std::max<std::size_t>(4, 4 * (opts_.threads ? opts_.threads : std::thread::hardware_concurrency()))),
-      by_slot_(new std::atomic<thread_state*>[workers_.capacity()]) {
+      by_slot_(new std::atomic<thread_state*>[workers_.capacity()]),
+      io_(std::make_unique<hub::io_poller>()),
+      offload_(std::make_unique<hub::offload_pool>(opts_.offload_threads, opts_.name)) {
   if (opts_.stack_size < min_stack_size)
     throw std::invalid_argument("fiberpool: stack_size " + std::to_string(opts_.stack_size) +
                                 " is below the minimum of " + std::to_string(min_stack_size) +
                                 " bytes; use at least fiberpool::min_stack_size");
   if (opts_.threads == 0) opts_.threads = std::max(1u, std::thread::hardware_concurrency());
+  if (opts_.hosted) opts_.threads = 1;
   for (std::size_t i = 0; i < workers_.capacity(); ++i) by_slot_[i].store(nullptr);
+  workers_.set_io(io_.get());
   install_overflow_guard();
+  if (opts_.hosted) {
+    host_here();
+    runtimes_alive.fetch_add(1);
+    return;
+  }
   runtimes_alive.fetch_add(1);
   std::vector<thread_state*> fresh;
   std::lock_guard lk(threads_mu_);
@@ -111,6 +149,7 @@ runtime_core::~runtime_core() {
     std::abort();
   }
   stopping_.store(true);
+  if (host_) unhost();
   std::vector<std::unique_ptr<thread_state>> all;
   {
     std::lock_guard lk(threads_mu_);
@@ -154,8 +193,12 @@ void runtime_core::thread_main(thread_state& ts) noexcept {
   std::string name = (opts_.name + "-" + std::to_string(ts.index)).substr(0, 15);
   ::pthread_setname_np(::pthread_self(), name.c_str());
   scheduler::sanitizers::thread_begin();  // before Boost.Fiber's per-thread state exists
-  boost::fibers::use_scheduling_algorithm<scheduler::algorithm>(workers_, *ts.slot);
-  this_thread() = {this, &ts};
+  try {
+    enter(ts);
+  } catch (const std::exception& e) {
+    SPDLOG_LOGGER_CRITICAL(log_, "fiberpool: thread {} of runtime '{}' could not start: {}", ts.index, opts_.name, e.what());
+    std::abort();
+  }
   alt_stack signal_stack;  // so a fiber that overflows its stack gets a report, not a bare segfault
   if (opts_.on_thread_start) {
     try {
@@ -174,26 +217,52 @@ void runtime_core::thread_main(thread_state& ts) noexcept {
     SPDLOG_LOGGER_CRITICAL(log_, "fiberpool: hub of runtime '{}' failed: {}", opts_.name, e.what());
     std::abort();
   }
-  this_thread() = {};
+  leave(ts);
   ts.finished.store(true);
+}
+
+void runtime_core::enter(thread_state& ts) {
+  boost::fibers::use_scheduling_algorithm<scheduler::algorithm>(workers_, *ts.slot);
+  this_thread() = {this, &ts};
+  // Every thread watches the I/O poller's epoll, so whichever is idle harvests I/O readiness.
+  ts.slot->idle.watch(io_->fd());
+  hub::io_poller::bind_this_thread(io_.get());
+  hub::offload_pool::bind_this_thread(offload_.get());
+}
+
+void runtime_core::leave(thread_state& ts) noexcept {
+  hub::offload_pool::bind_this_thread(nullptr);
+  hub::io_poller::bind_this_thread(nullptr);
+  ts.slot->idle.unwatch(io_->fd());
+  this_thread() = {};
+}
+
+std::size_t runtime_core::run_hub_duties(thread_state& ts) {
+  task* batch;
+  {
+    std::lock_guard lk(ts.inbox_mu);
+    batch = std::exchange(ts.inbox_head, nullptr);
+    ts.inbox_tail = nullptr;
+    ts.kicked = false;
+  }
+  std::size_t done = 0;
+  while (batch) {
+    task* t = std::exchange(batch, batch->next_task);
+    t->next_task = nullptr;
+    start_fiber(t);
+    ++done;
+  }
+  if (ts.timers.size() > 0)
+    for (auto& fire : ts.timers.take_due(clock::now())) {
+      fire();
+      ++done;
+    }
+  return done;
 }
 
 void runtime_core::hub_loop(thread_state& ts) {
   for (;;) {
-    task* batch;
-    {
-      std::lock_guard lk(ts.inbox_mu);
-      batch = std::exchange(ts.inbox_head, nullptr);
-      ts.inbox_tail = nullptr;
-      ts.kicked = false;
-    }
-    while (batch) {
-      task* t = std::exchange(batch, batch->next_task);
-      t->next_task = nullptr;
-      start_fiber(t);
-    }
-    if (ts.timers.size() > 0)
-      for (auto& fire : ts.timers.take_due(clock::now())) fire();
+    run_hub_duties(ts);
 
     auto state = ts.slot->state.load();
     bool leaving = stopping_.load() || state == scheduler::slot_state::retiring;
@@ -272,7 +341,7 @@ bool runtime_core::push_inbox(thread_state& ts, task* t) {
     ts.inbox_tail = t;
     wake = std::exchange(ts.hub_parked, false);
   }
-  if (wake) ts.hub.unpark();
+  ts.wake_hub(wake);
   return true;
 }
 
@@ -372,6 +441,9 @@ void runtime_core::reap_retired() {
 }
 
 void runtime_core::restart() {
+  if (hosted())
+    throw error("fiberpool: runtime '" + opts_.name + "' is hosted: it runs on its host's thread and has "
+                "no threads of its own to restart");
   if (current() == this)
     throw error("fiberpool: restart() was called from a fiber of the runtime it restarts; call it "
                 "from another thread");
@@ -401,6 +473,132 @@ void runtime_core::restart() {
     if (!push_inbox(*ts, probes.back().get())) probes.back()->discard();
   }
   for (auto& p : probes) p->done.park_until(std::nullopt);
+}
+
+// --- hosted runtimes ---
+
+void runtime_core::host_here() {
+  if (current())
+    throw error("fiberpool: runtime '" + opts_.name + "' cannot be hosted on a thread that already runs a "
+                "runtime; create it on the host loop's own thread");
+  auto h = std::make_unique<host_state>();
+  h->thread = std::this_thread::get_id();
+  thread_state* ts;
+  {
+    std::lock_guard lk(threads_mu_);
+    scheduler::worker_slot* slot = workers_.claim();
+    auto owned = std::make_unique<thread_state>();
+    ts = owned.get();
+    ts->slot = slot;
+    ts->hosted = true;
+    by_slot_[slot->index].store(ts);
+    threads_.push_back(std::move(owned));
+  }
+  h->ts = ts;
+  scheduler::sanitizers::thread_begin();
+  enter(*ts);
+  ts->slot->idle.set_hosted(true);
+  ts->slot->driver = h.get();
+  h->signal_stack = std::make_unique<alt_stack>();
+  host_ = std::move(h);
+  if (opts_.on_thread_start) {
+    try {
+      opts_.on_thread_start(0);
+    } catch (const std::exception& e) {
+      SPDLOG_LOGGER_ERROR(log_, "fiberpool: on_thread_start(0) of runtime '{}' threw: {}", opts_.name, e.what());
+    } catch (...) {
+      SPDLOG_LOGGER_ERROR(log_, "fiberpool: on_thread_start(0) of runtime '{}' threw", opts_.name);
+    }
+  }
+  ts->started.store(true);
+}
+
+void runtime_core::unhost() noexcept {
+  if (std::this_thread::get_id() != host_->thread) {
+    std::fputs("fiberpool: a hosted runtime was destroyed on another thread than the one hosting it; "
+               "destroy it on its host loop's thread\n", stderr);
+    std::abort();
+  }
+  thread_state& ts = *host_->ts;
+  // Drive the thread until every fiber has ended: this thread is the only one that can run them.
+  auto busy = [&] {
+    std::lock_guard lk(ts.inbox_mu);
+    return ts.slot->hosted.load() > 0 || ts.slot->ready.stealable() > 0 || ts.inbox_head;
+  };
+  while (busy()) {
+    try {
+      run_hub_duties(ts);
+    } catch (...) {
+    }
+    parker pause;  // the fibers run while we wait; the thread idles in epoll if they all wait
+    pause.park_until(clock::now() + leave_poll);
+  }
+  {
+    std::lock_guard lk(ts.inbox_mu);
+    ts.inbox_closed = true;
+  }
+  ts.slot->driver = nullptr;
+  ts.slot->idle.set_hosted(false);
+  ts.slot->state.store(scheduler::slot_state::exited);
+  leave(ts);
+  // The thread outlives us: give Boost a scheduler that does not point into this runtime.
+  boost::fibers::use_scheduling_algorithm<boost::fibers::algo::round_robin>();
+  host_->signal_stack.reset();
+  ts.finished.store(true);
+}
+
+runtime_core::host_state& runtime_core::host_of_this_thread(const char* what) const {
+  if (!host_)
+    throw error(std::string("fiberpool: ") + what + "() is for hosted runtimes; runtime '" + opts_.name +
+                "' has its own threads (set runtime_options::hosted)");
+  if (std::this_thread::get_id() != host_->thread)
+    throw error(std::string("fiberpool: ") + what + "() of runtime '" + opts_.name +
+                "' must be called on the thread that hosts it (the one that created it)");
+  return *host_;
+}
+
+int runtime_core::poll_fd() const {
+  if (!host_)
+    throw error("fiberpool: poll_fd() is for hosted runtimes; runtime '" + opts_.name + "' has its own threads");
+  return host_->ts->slot->idle.epoll_fd();
+}
+
+std::size_t runtime_core::run_ready() {
+  host_state& h = host_of_this_thread("run_ready");
+  if (h.in_run_ready) throw error("fiberpool: run_ready() called from inside run_ready() (from one of its fibers?)");
+  thread_state& ts = *h.ts;
+  auto& slot = *ts.slot;
+  slot.idle.host_awake();
+  std::size_t before = slot.resumed;
+  h.fibers_deadline = clock::time_point::max();
+  h.in_run_ready = true;
+  try {
+    for (;;) {
+      run_hub_duties(ts);
+      if (io_->active()) io_->poll();
+      // Everything ready runs now; the scheduler hands control back here once nothing is
+      // (host_state::idle), with the earliest sleeping fiber's deadline.
+      h.back_to_host.park_until(std::nullopt);
+      std::lock_guard lk(ts.inbox_mu);
+      bool due = ts.timers.size() > 0 && ts.timers.next_deadline().value_or(clock::time_point::max()) <= clock::now();
+      if (!ts.inbox_head && !due) break;
+    }
+  } catch (...) {
+    h.in_run_ready = false;
+    slot.idle.host_asleep();
+    throw;
+  }
+  h.in_run_ready = false;
+  slot.idle.host_asleep();
+  return slot.resumed - before;
+}
+
+std::optional<clock::time_point> runtime_core::next_deadline() const {
+  if (!host_) return std::nullopt;
+  auto d = host_->ts->timers.next_deadline();
+  if (host_->fibers_deadline != clock::time_point::max())
+    d = std::min(d.value_or(clock::time_point::max()), host_->fibers_deadline);
+  return d;
 }
 
 std::size_t live_fibers() noexcept { return fibers_alive.read(); }

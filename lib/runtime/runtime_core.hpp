@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -14,6 +15,8 @@
 #include <fiberpool/detail/timer_handle.hpp>
 #include <fiberpool/runtime.hpp>
 
+#include "hub/io_poller.hpp"
+#include "hub/offload.hpp"
 #include "hub/timer_queue.hpp"
 #include "scheduler/worker_set.hpp"
 
@@ -50,11 +53,26 @@ class runtime_core {
   // current: the runtime whose thread calls, or null.
   static runtime_core* current() noexcept;
 
+  // A hosted runtime (runtime_options::hosted), driven from the thread that constructed it.
+  bool hosted() const noexcept { return opts_.hosted; }
+  int poll_fd() const;
+  std::size_t run_ready();
+  std::optional<clock::time_point> next_deadline() const;
+
  private:
   struct thread_state;
+  struct host_state;
 
   thread_state& launch(std::size_t index);
   void thread_main(thread_state& ts) noexcept;
+  // enter / leave: what makes a thread one of ours (the scheduler, the I/O poller, offload) and
+  // what undoes it.
+  void enter(thread_state& ts);
+  void leave(thread_state& ts) noexcept;
+  void host_here();
+  void unhost() noexcept;
+  std::size_t run_hub_duties(thread_state& ts);
+  host_state& host_of_this_thread(const char* what) const;
   void hub_loop(thread_state& ts);
   void start_fiber(task* t);   // create_fiber, or discard t if that fails
   void create_fiber(task* t);  // throws if no fiber (stack) can be made
@@ -75,6 +93,9 @@ class runtime_core {
   std::atomic<std::size_t> next_target_{0};
   std::atomic<std::uint64_t> next_timer_id_{1};
   std::atomic<bool> stopping_{false};
+  std::unique_ptr<hub::io_poller> io_;
+  std::unique_ptr<hub::offload_pool> offload_;
+  std::unique_ptr<host_state> host_;  // hosted runtimes only
 };
 
 // Counts for diagnostics::snapshot().

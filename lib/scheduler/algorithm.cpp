@@ -44,13 +44,19 @@ void algorithm::awakened(boost::fibers::context* ctx) noexcept {
     self_.ready.push(ctx);
     workers_.wake_sleeper(self_);
   }
+  // A hosted thread between run_ready() calls: its host must learn there is work (poll_fd).
+  if (self_.driver) self_.idle.wake();
 }
 
 boost::fibers::context* algorithm::pick_next() noexcept {
   sanitizers::arrived();
+  // The dispatcher runs once per round of the ready queue, holding no Boost lock: the place for a
+  // busy thread to look at I/O (an idle one does in suspend_until).
+  if (tl_running && tl_running->is_context(boost::fibers::type::dispatcher_context)) poll_io();
   boost::fibers::context* ctx = self_.ready.pop();
   if (!ctx && self_.state.load(std::memory_order_relaxed) == slot_state::active) ctx = workers_.steal(self_);
   if (ctx && !pinned(ctx)) {
+    ++self_.resumed;
     // Any context on this thread would do for attach(); asking Boost which is active costs more.
     if (!scheduler_) scheduler_ = boost::fibers::context::active()->get_scheduler();
     scheduler_->attach_worker_context(ctx);
@@ -64,10 +70,17 @@ boost::fibers::context* algorithm::pick_next() noexcept {
 
 void algorithm::suspend_until(std::chrono::steady_clock::time_point const& deadline) noexcept {
   sanitizers::arrived();
+  if (self_.driver && self_.driver->idle(deadline)) return;
   if (workers_.spin(self_)) return;
   if (!workers_.go_idle(self_)) return;
-  self_.idle.wait_until(deadline);
+  bool io_ready = self_.idle.wait_until(deadline);
   workers_.leave_idle(self_);
+  if (io_ready) poll_io();
+}
+
+void algorithm::poll_io() noexcept {
+  poll_source* io = workers_.io();
+  if (io && io->active()) io->poll();
 }
 
 }  // namespace fiberpool::scheduler

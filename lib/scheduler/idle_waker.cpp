@@ -60,7 +60,20 @@ idle_waker::~idle_waker() {
   ::close(epfd_);
 }
 
-void idle_waker::wait_until(steady_clock::time_point deadline) noexcept {
+void idle_waker::watch(int fd) {
+  epoll_event ev{};
+  // Not EPOLLEXCLUSIVE: the kernel refuses it for an epoll fd. Every idle thread of the runtime
+  // wakes; the first to poll harvests the events, the others find none and sleep again.
+  ev.events = EPOLLIN;
+  ev.data.ptr = this;  // non-null: not the wake eventfd
+  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0)
+    throw std::system_error(errno, std::generic_category(), "fiberpool: epoll_ctl(watch)");
+}
+
+void idle_waker::unwatch(int fd) noexcept { ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr); }
+
+bool idle_waker::wait_until(steady_clock::time_point deadline) noexcept {
+  bool watched_ready = false;
   // Dekker with wake(): we announce the sleep, then look for a pending wake; wake() publishes the
   // wake, then looks for a sleeper. Both sides use seq_cst, so at least one sees the other.
   sleeping_.store(true, std::memory_order_seq_cst);
@@ -73,11 +86,33 @@ void idle_waker::wait_until(steady_clock::time_point deadline) noexcept {
         std::uint64_t count;
         [[maybe_unused]] auto r = ::read(evfd_, &count, sizeof count);
         written_.store(false, std::memory_order_seq_cst);
+      } else {
+        watched_ready = true;
       }
     }
     pending_.store(false, std::memory_order_seq_cst);
   }
+  sleeping_.store(hosted_, std::memory_order_seq_cst);
+  return watched_ready;
+}
+
+void idle_waker::host_awake() noexcept {
   sleeping_.store(false, std::memory_order_seq_cst);
+  if (written_.load(std::memory_order_seq_cst)) {
+    std::uint64_t count;
+    [[maybe_unused]] auto r = ::read(evfd_, &count, sizeof count);
+    written_.store(false, std::memory_order_seq_cst);
+  }
+  pending_.store(false, std::memory_order_seq_cst);
+}
+
+void idle_waker::host_asleep() noexcept {
+  sleeping_.store(true, std::memory_order_seq_cst);
+  // A wake that came while we ran saw us awake and wrote nothing: make the fd readable for it.
+  if (pending_.load(std::memory_order_seq_cst) && !written_.exchange(true, std::memory_order_seq_cst)) {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto w = ::write(evfd_, &one, sizeof one);
+  }
 }
 
 void idle_waker::wake() noexcept {

@@ -1,24 +1,45 @@
-// parker: a flag and a Boost.Fiber condition variable, both under one spin lock.
+// parker: a flag and one Boost.Fiber waker, under one spin lock held across the switch away.
 #include <fiberpool/detail/parker.hpp>
 
 #include <mutex>
+#include <thread>
+#include <utility>
 
 #include "scheduler/sanitizers.hpp"
 
 namespace fiberpool::detail {
 
-bool parker::park_until(std::optional<clock::time_point> deadline) noexcept {
-  std::unique_lock lk(mu_);
-  while (!unparked_) {
-    // Control comes back here from a switch (on whatever thread now runs us): complete it.
-    if (!deadline) {
-      cv_.wait(lk);
-      scheduler::sanitizers::arrived();
+boost::fibers::detail::spinlock_lock parker::lock() noexcept {
+  // Only try_lock(), never spinlock_ttas::lock() (see parker.hpp). The lock is held for a few
+  // instructions, by one parker and one unparker, so contention is brief; past a short spin the
+  // waiter yields its thread, as spin_mutex does, so a 2-core machine cannot livelock.
+  for (unsigned spins = 0; !splk_.try_lock(); ++spins) {
+    if (spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
     } else {
-      bool timed_out = cv_.wait_until(lk, *deadline) == boost::fibers::cv_status::timeout;
-      scheduler::sanitizers::arrived();
-      if (timed_out) break;
+      std::this_thread::yield();
     }
+  }
+  return boost::fibers::detail::spinlock_lock(splk_, std::adopt_lock);
+}
+
+bool parker::park_until(std::optional<clock::time_point> deadline) noexcept {
+  auto lk = lock();
+  while (!unparked_) {
+    auto* self = boost::fibers::context::active();
+    // A fresh waker outdates every earlier one, so a late wake from a past park is ignored.
+    waiter_ = self->create_waker();
+    waiting_ = true;
+    // Both calls release lk once this context is switched out, and return with it unlocked.
+    bool timed_out = false;
+    if (!deadline) self->suspend(lk);
+    else timed_out = !self->wait_until(*deadline, lk, boost::fibers::waker(waiter_));
+    scheduler::sanitizers::arrived();  // control came back through a switch: complete it
+    lk = lock();
+    waiting_ = false;
+    if (timed_out) break;
   }
   bool woken = unparked_;
   unparked_ = false;
@@ -26,11 +47,11 @@ bool parker::park_until(std::optional<clock::time_point> deadline) noexcept {
 }
 
 void parker::unpark() noexcept {
-  // Notify under the lock: the parked side may return and destroy the parker as soon as it can
+  // Wake under the lock: the parked side may return and destroy the parker as soon as it can
   // take the lock, so nothing of it may be touched after the unlock.
-  std::lock_guard lk(mu_);
+  auto lk = lock();
   unparked_ = true;
-  cv_.notify_one();
+  if (std::exchange(waiting_, false)) waiter_.wake();
 }
 
 }  // namespace fiberpool::detail

@@ -2,15 +2,29 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <memory>
 
 #include "scheduler/idle_waker.hpp"
+#include "scheduler/poll_source.hpp"
 #include "scheduler/ready_queue.hpp"
 
 namespace fiberpool::scheduler {
 
 enum class slot_state : int { unused, active, retiring, exited };
+
+// host_driver: how the thread of a hosted runtime hands control back to its host's event loop
+// instead of sleeping (see runtime::run_ready()).
+class host_driver {
+ public:
+  // idle: nothing is ready to run; `deadline` is when the earliest sleeping fiber wakes. True if
+  // the host takes over, false if the thread should idle as usual.
+  virtual bool idle(std::chrono::steady_clock::time_point deadline) noexcept = 0;
+
+ protected:
+  ~host_driver() = default;
+};
 
 // One scheduler thread's share of the runtime. `hosted` counts the non-pinned fibers attached to
 // the thread, so a retiring thread knows when it may leave.
@@ -21,6 +35,8 @@ struct worker_slot {
   std::atomic<slot_state> state{slot_state::unused};
   std::atomic<long> hosted{0};
   std::size_t index = 0;
+  std::size_t resumed = 0;        // fibers resumed by this thread (its own counter, for run_ready)
+  host_driver* driver = nullptr;  // set on the thread of a hosted runtime
 
   // host: changes `hosted`. Only the slot's own thread calls it (Boost runs awakened() and
   // pick_next() on the thread a fiber is attached to), so a plain load and store do: no locked
@@ -55,6 +71,9 @@ class worker_set {
   void leave_idle(worker_slot& self) noexcept;
   // active: how many slots are active.
   std::size_t active() const noexcept;
+  // io: the runtime's I/O poller, if it has one; set before any thread starts.
+  void set_io(poll_source* io) noexcept { io_ = io; }
+  poll_source* io() const noexcept { return io_; }
 
  private:
   bool stealable_elsewhere(const worker_slot& self) const noexcept;
@@ -65,6 +84,7 @@ class worker_set {
   std::atomic<int> sleepers_{0};
   std::atomic<int> spinners_{0};
   std::atomic<std::size_t> next_target_{0};
+  poll_source* io_ = nullptr;
 };
 
 }  // namespace fiberpool::scheduler

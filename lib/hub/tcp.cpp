@@ -1,0 +1,293 @@
+// tcp: io::tcp_stream and io::tcp_listener on non-blocking sockets and the runtime's poller.
+#include <fiberpool/io.hpp>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <tuple>
+#include <utility>
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <fiberpool/detail/parker.hpp>
+#include <fiberpool/detail/wait.hpp>
+#include <fiberpool/log.hpp>
+
+#include "hub/io_wait.hpp"
+
+namespace fiberpool {
+
+io_error::io_error(int errno_value, const std::string& what_happened)
+    : error("fiberpool: " + what_happened + ": " + std::strerror(errno_value)),
+      code_(errno_value, std::generic_category()) {}
+
+namespace io {
+namespace {
+
+using hub::direction;
+using hub::io_poller;
+
+std::optional<clock::time_point> deadline_after(std::optional<clock::duration> d) {
+  if (!d) return std::nullopt;
+  return clock::now() + *d;
+}
+
+void set_nonblocking(int fd) {
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) throw io_error(errno, "making fd non-blocking");
+}
+
+void set_nodelay(int fd) noexcept {
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // fails harmlessly on non-TCP fds
+}
+
+// resolve: addresses for host:port. Names other than literals may need DNS, a blocking call:
+// offloaded when called on a runtime.
+struct addrinfo_deleter {
+  void operator()(addrinfo* a) const noexcept { ::freeaddrinfo(a); }
+};
+using addresses = std::unique_ptr<addrinfo, addrinfo_deleter>;
+
+std::pair<int, addresses> lookup(const std::string& host, const std::string& service, bool passive, int flags) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = flags | AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+  addrinfo* out = nullptr;
+  int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &out);
+  return {rc, addresses(out)};
+}
+
+addresses resolve(std::string_view host, std::uint16_t port, bool passive) {
+  std::string h(host), service = std::to_string(port);
+  auto [rc, out] = lookup(h, service, passive, AI_NUMERICHOST);  // a literal: no DNS, never blocks
+  if (rc == EAI_NONAME) {
+    // A name: DNS may block for seconds, so a helper thread asks. The call owns its strings, as a
+    // killed job leaves it behind.
+    std::tie(rc, out) = offload([h, service, passive] { return lookup(h, service, passive, AI_ADDRCONFIG); });
+  }
+  if (rc != 0) {
+    if (rc == EAI_SYSTEM) throw io_error(errno, "resolving '" + h + "'");
+    throw io_error(EHOSTUNREACH, "resolving '" + h + "': " + ::gai_strerror(rc));
+  }
+  return std::move(out);
+}
+
+std::string describe(std::string_view host, std::uint16_t port) {
+  return std::string(host) + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+// --- tcp_stream ---
+
+tcp_stream::tcp_stream(int fd) : fd_(fd) {
+  if (fd < 0) throw std::invalid_argument("fiberpool: tcp_stream needs an open socket");
+  set_nonblocking(fd);
+  set_nodelay(fd);
+}
+
+tcp_stream::tcp_stream(tcp_stream&& o) noexcept
+    : fd_(std::exchange(o.fd_, -1)),
+      timeout_(o.timeout_),
+      registration_(std::exchange(o.registration_, 0)),
+      poller_(std::exchange(o.poller_, nullptr)) {}
+
+tcp_stream& tcp_stream::operator=(tcp_stream&& o) noexcept {
+  if (this != &o) {
+    close();
+    fd_ = std::exchange(o.fd_, -1);
+    timeout_ = o.timeout_;
+    registration_ = std::exchange(o.registration_, 0);
+    poller_ = std::exchange(o.poller_, nullptr);
+  }
+  return *this;
+}
+
+tcp_stream::~tcp_stream() { close(); }
+
+void tcp_stream::close() noexcept {
+  if (fd_ < 0) return;
+  // Unregister first: a fiber of ours still waiting on it wakes with EBADF, not a reused fd.
+  if (poller_) static_cast<io_poller*>(poller_)->remove(fd_, registration_);
+  poller_ = nullptr;
+  registration_ = 0;
+  ::close(std::exchange(fd_, -1));
+}
+
+void tcp_stream::shutdown_write() {
+  if (fd_ < 0) throw io_error(EBADF, "shutdown_write() on a closed tcp_stream");
+  if (::shutdown(fd_, SHUT_WR) != 0) throw io_error(errno, "shutting down the write side of fd " + std::to_string(fd_));
+}
+
+// wait: for `dir` on our fd, through the calling runtime's poller (registering with it on first
+// use, or again if the stream moved to another runtime), or with poll(2) on a plain thread.
+static void wait_stream(int fd, std::uint64_t& registration, void*& poller_slot, direction dir,
+                        std::optional<clock::time_point> deadline, const char* doing) {
+  std::string what = std::string(doing) + " on fd " + std::to_string(fd);
+  io_poller* poller = io_poller::current();
+  if (!poller) return hub::wait_on_thread(fd, dir, deadline, what);
+  if (poller_slot != poller) {
+    if (poller_slot) static_cast<io_poller*>(poller_slot)->remove(fd, registration);
+    poller_slot = nullptr;
+    try {
+      registration = poller->add(fd);
+    } catch (const std::system_error& e) {
+      throw io_error(e.code().value(), "registering fd " + std::to_string(fd) + " for I/O");
+    }
+    poller_slot = poller;
+  }
+  hub::wait_registered(*poller, registration, dir, deadline, what);
+}
+
+std::size_t tcp_stream::read_some(std::span<std::byte> buf) {
+  if (fd_ < 0) throw io_error(EBADF, "read_some() on a closed tcp_stream");
+  detail::raise_cancellation();
+  auto deadline = deadline_after(timeout_);
+  for (;;) {
+    ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) throw io_error(errno, "reading from fd " + std::to_string(fd_));
+    wait_stream(fd_, registration_, poller_, direction::read, deadline, "reading");
+  }
+}
+
+void tcp_stream::write_all(std::span<const std::byte> data) {
+  if (fd_ < 0) throw io_error(EBADF, "write_all() on a closed tcp_stream");
+  detail::raise_cancellation();
+  auto deadline = deadline_after(timeout_);
+  while (!data.empty()) {
+    // MSG_NOSIGNAL: a peer that went away is an EPIPE error here, never a SIGPIPE for the process.
+    ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n >= 0) {
+      data = data.subspan(static_cast<std::size_t>(n));
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) throw io_error(errno, "writing to fd " + std::to_string(fd_));
+    wait_stream(fd_, registration_, poller_, direction::write, deadline, "writing");
+  }
+}
+
+tcp_stream tcp_stream::connect(std::string_view host, std::uint16_t port, std::optional<clock::duration> timeout) {
+  auto deadline = deadline_after(timeout);
+  addresses addrs = resolve(host, port, false);
+  int last_error = ECONNREFUSED;
+  for (addrinfo* a = addrs.get(); a; a = a->ai_next) {
+    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) {
+      last_error = errno;
+      continue;
+    }
+    tcp_stream s(fd);
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) return s;
+    if (errno != EINPROGRESS && errno != EINTR) {
+      last_error = errno;
+      continue;
+    }
+    // The connection completes in the background: writable means done, SO_ERROR says how.
+    wait_stream(s.fd_, s.registration_, s.poller_, direction::write, deadline, "connecting");
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (err == 0) return s;
+    last_error = err;
+  }
+  throw io_error(last_error, "connecting to " + describe(host, port));
+}
+
+// --- tcp_listener ---
+
+tcp_listener::tcp_listener(tcp_listener&& o) noexcept : stream_(std::move(o.stream_)) {}
+tcp_listener& tcp_listener::operator=(tcp_listener&& o) noexcept {
+  stream_ = std::move(o.stream_);
+  return *this;
+}
+tcp_listener::~tcp_listener() = default;
+void tcp_listener::close() noexcept { stream_.close(); }
+
+tcp_listener tcp_listener::bind(std::string_view host, std::uint16_t port, int backlog) {
+  addresses addrs = resolve(host, port, true);
+  int last_error = EADDRNOTAVAIL;
+  for (addrinfo* a = addrs.get(); a; a = a->ai_next) {
+    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) {
+      last_error = errno;
+      continue;
+    }
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, backlog) != 0) {
+      last_error = errno;
+      ::close(fd);
+      continue;
+    }
+    tcp_listener l;
+    l.stream_.fd_ = fd;
+    return l;
+  }
+  throw io_error(last_error, "listening on " + describe(host, port));
+}
+
+std::uint16_t tcp_listener::port() const {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (::getsockname(stream_.fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    throw io_error(errno, "reading the port of a tcp_listener");
+  if (addr.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+  return ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+}
+
+tcp_stream tcp_listener::accept() {
+  if (stream_.fd_ < 0) throw io_error(EBADF, "accept() on a closed tcp_listener");
+  detail::raise_cancellation();
+  constexpr auto backoff = std::chrono::milliseconds(100);
+  for (;;) {
+    int fd = ::accept4(stream_.fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      set_nodelay(fd);
+      tcp_stream s;
+      s.fd_ = fd;
+      return s;
+    }
+    switch (errno) {
+      case EINTR:
+      case ECONNABORTED:  // the peer gave up before we accepted: take the next one
+        continue;
+      case EAGAIN:
+        wait_stream(stream_.fd_, stream_.registration_, stream_.poller_, direction::read, std::nullopt, "accepting");
+        continue;
+      case EMFILE:
+      case ENFILE:
+      case ENOBUFS:
+      case ENOMEM: {
+        // Out of descriptors or memory: the pending connection stays in the backlog. Keep serving
+        // the connections we have, and try again shortly (a cancellable sleep).
+        int err = errno;
+        SPDLOG_LOGGER_WARN(fiberpool::logger(), "fiberpool: accept() on fd {}: {}; retrying in {} ms",
+                           stream_.fd_, std::strerror(err), backoff.count());
+        detail::parker p;
+        if (detail::park_cancellable(p, clock::now() + backoff) == detail::wait_status::cancelled)
+          detail::raise_cancellation();
+        continue;
+      }
+      default:
+        throw io_error(errno, "accepting on fd " + std::to_string(stream_.fd_));
+    }
+  }
+}
+
+}  // namespace io
+}  // namespace fiberpool
