@@ -79,5 +79,7 @@ int main(int argc, char** argv) {
   std::array<char, 256> sink;
   for (ssize_t n = 1; n > 0 || (n < 0 && errno == EINTR);) n = read(STDIN_FILENO, sink.data(), sink.size());
   pool.terminate();
+  // While the pool's runtime is alive: the listener is registered with its I/O poller.
+  listener.close();
   return 0;
 }

@@ -272,6 +272,8 @@ int run(const demo::demo_options& opts, const log_ptr& log, bool terminal) {
     server_pool.terminate_job(acceptor.id());
     ++server_killed;
   }
+  acceptor.wait();
+  server.stop_listening();
   // Every client has closed its connection, so the server's jobs are ending; stop() waits for
   // them and is what emits the shutdown signals.
   server_pool.stop();

@@ -37,6 +37,9 @@ class echo_server {
   fiberpool::job<void> start(fiberpool::task_pool& pool);
   // applied: jobs applied to the pool so far, the acceptor included.
   std::size_t applied() const noexcept { return 1 + accepted_.load(); }
+  // stop_listening: closes the listener, once the acceptor has ended. Call it while the pool's
+  // runtime is alive: the listener is registered with that runtime's I/O poller.
+  void stop_listening() noexcept { listener_.close(); }
   // find_connection: the live job serving the client whose local port is `client_port`, found in
   // the pool's jobs() by name, as an operator finds a process in ps.
   std::optional<fiberpool::job_info> find_connection(const fiberpool::task_pool& pool,
