@@ -95,10 +95,10 @@ limit_plan plan_limits(std::size_t connections) {
   plan.initial = connections + 2 + headroom;  // + the stuck connection + the acceptor
   std::size_t burst = std::max<std::size_t>(connections / 2, 1);
   plan.steps = {
-      {0.20, resize_kind::grow, burst, "a burst of connections is expected: make room for it"},
-      {0.45, resize_kind::shrink, burst + headroom / 2,
+      {0.35, resize_kind::grow, burst, "a burst of connections is expected: make room for it"},
+      {0.60, resize_kind::shrink, burst + headroom / 2,
        "the burst did not come: hand capacity back (running connections are never killed)"},
-      {0.70, resize_kind::resize, plan.initial, "back to the normal size"},
+      {0.80, resize_kind::resize, plan.initial, "back to the normal size"},
   };
   plan.largest = plan.smallest = plan.initial;
   std::size_t limit = plan.initial;
