@@ -10,22 +10,26 @@
 namespace demo {
 namespace {
 
-constexpr std::size_t max_jobs = 1'000'000;
+// Each connection costs two file descriptors (client and server side) and two fibers.
+constexpr std::size_t min_connections = 1;
+constexpr std::size_t max_connections = 50'000;
 constexpr std::size_t max_threads = 256;
 constexpr double max_seconds = 600;
 
 void print_usage(std::FILE* to, const char* program) {
   std::fprintf(to,
-               "usage: %s [--jobs N] [--threads N] [--seconds S] [--help]\n"
+               "usage: %s [--connections N] [--seconds S] [--threads N] [--help]\n"
                "\n"
-               "Runs N jobs that simulate I/O on a fiberpool::task_pool, resizes the pool while\n"
-               "they run, kills one deliberately stuck job, and prints how every job ended.\n"
+               "Runs a loopback TCP echo server whose connections are jobs of a fiberpool::task_pool,\n"
+               "drives it with N client jobs of a second pool doing request/response round trips,\n"
+               "resizes the server pool while they run, kills one deliberately stuck connection by\n"
+               "its job id, and prints throughput, latency and how every job ended.\n"
                "\n"
-               "  --jobs N      simulated I/O jobs, 0..%zu (default 5000)\n"
-               "  --threads N   scheduler threads, 0..%zu; 0 = one per core (default 2)\n"
-               "  --seconds S   rough target duration, above 0 and up to %g (default 5)\n"
-               "  --help        print this message and exit\n",
-               program, max_jobs, max_threads, max_seconds);
+               "  --connections N  client connections, %zu..%zu (default 2000)\n"
+               "  --seconds S      how long the clients send, above 0 and up to %g (default 5)\n"
+               "  --threads N      scheduler threads of each pool, 0..%zu; 0 = one per core (default 2)\n"
+               "  --help           print this message and exit\n",
+               program, min_connections, max_connections, max_seconds, max_threads);
 }
 
 // from_chars, not stoul/stod: no exceptions, no locale, and "12abc" or "-3" are rejected whole.
@@ -40,11 +44,12 @@ std::optional<T> parse_number(std::string_view text) {
 // %.*s wants an int length: string_views are not null-terminated.
 int length(std::string_view s) { return static_cast<int>(s.size()); }
 
-bool set_count(std::size_t& out, std::string_view name, std::string_view value, std::size_t max) {
+bool set_count(std::size_t& out, std::string_view name, std::string_view value, std::size_t min,
+               std::size_t max) {
   auto n = parse_number<std::size_t>(value);
-  if (!n || *n > max) {
-    std::fprintf(stderr, "error: %.*s wants a whole number from 0 to %zu, not '%.*s'\n", length(name), name.data(),
-                 max, length(value), value.data());
+  if (!n || *n < min || *n > max) {
+    std::fprintf(stderr, "error: %.*s wants a whole number from %zu to %zu, not '%.*s'\n", length(name),
+                 name.data(), min, max, length(value), value.data());
     return false;
   }
   out = *n;
@@ -64,8 +69,8 @@ bool set_seconds(double& out, std::string_view value) {
 
 // apply_option: one --name value pair; false, with a message, if it is unknown or its value is bad.
 bool apply_option(demo_options& opts, std::string_view name, std::string_view value) {
-  if (name == "--jobs") return set_count(opts.jobs, name, value, max_jobs);
-  if (name == "--threads") return set_count(opts.threads, name, value, max_threads);
+  if (name == "--connections") return set_count(opts.connections, name, value, min_connections, max_connections);
+  if (name == "--threads") return set_count(opts.threads, name, value, 0, max_threads);
   if (name == "--seconds") return set_seconds(opts.seconds, value);
   std::fprintf(stderr, "error: unknown option '%.*s'\n", length(name), name.data());
   return false;
@@ -92,7 +97,7 @@ parsed_command_line parse_command_line(int argc, char** argv) {
     if (auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
       name = arg.substr(0, eq);
       value = arg.substr(eq + 1);
-    } else if (arg == "--jobs" || arg == "--threads" || arg == "--seconds") {
+    } else if (arg == "--connections" || arg == "--threads" || arg == "--seconds") {
       if (i + 1 == argc) {
         std::fprintf(stderr, "error: %s needs a value\n", argv[i]);
         return fail();

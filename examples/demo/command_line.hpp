@@ -7,9 +7,9 @@
 namespace demo {
 
 struct demo_options {
-  std::size_t jobs = 5000;   // simulated I/O jobs, besides the one stuck job
-  std::size_t threads = 2;   // scheduler threads of the pool; 0 = one per core
-  double seconds = 5.0;      // rough target duration; the simulated I/O is scaled to fit it
+  std::size_t connections = 2000;  // load-generator clients, each one connection doing echo round trips
+  std::size_t threads = 2;         // scheduler threads of each pool (server, load); 0 = one per core
+  double seconds = 5.0;            // how long the clients send; the whole run takes a little longer
 };
 
 // What parse_command_line decided: either options to run with, or an exit code to return at once
@@ -19,7 +19,8 @@ struct parsed_command_line {
   std::optional<int> exit_code;
 };
 
-// parse_command_line: reads --jobs N, --threads N, --seconds S (also as --name=value) and --help.
+// parse_command_line: reads --connections N, --threads N, --seconds S (also as --name=value) and
+// --help.
 parsed_command_line parse_command_line(int argc, char** argv);
 
 }  // namespace demo

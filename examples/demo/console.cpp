@@ -12,8 +12,9 @@ namespace {
 constexpr const char* erase_line = "\r\033[K";
 
 void print(const progress& p, const char* before, const char* after) {
-  std::printf("%s%6.2f s  done %zu/%zu  running %zu  waiting %zu  limit %zu%s", before, p.elapsed_s, p.done,
-              p.total, p.running, p.waiting, p.limit, after);
+  // Short enough for an 80-column terminal, where a wrapped line could not be redrawn in place.
+  std::printf("%s%5.1f s  open %zu/%zu  msgs %zu  %.0f msg/s  server %zu/%zu running  %zu waiting%s", before,
+              p.elapsed_s, p.open, p.connections, p.messages, p.rate, p.running, p.limit, p.waiting, after);
   std::fflush(stdout);  // stdout is fully buffered in a pipe; show each update when it happens
 }
 

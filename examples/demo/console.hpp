@@ -13,9 +13,13 @@ namespace demo {
 // On a terminal every line starts by erasing the progress line, which it would otherwise run into.
 std::shared_ptr<spdlog::logger> make_console_logger(bool terminal);
 
+// What the progress line shows: the load generator's side (connections open, round trips done,
+// the rate since the last update) and the server pool's (running, waiting, limit).
 struct progress {
   double elapsed_s = 0;
-  std::size_t done = 0, total = 0;
+  std::size_t open = 0, connections = 0;  // client connections open now, of how many
+  std::size_t messages = 0;               // echo round trips completed
+  double rate = 0;                        // messages per second since the previous update
   std::size_t running = 0, waiting = 0, limit = 0;
 };
 

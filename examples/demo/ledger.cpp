@@ -7,8 +7,9 @@ namespace demo {
 
 job_ledger::job_ledger(std::size_t jobs) : ends_(jobs) {}
 
-void job_ledger::job_ended(std::size_t index, fiberpool::job_state end) noexcept {
+void job_ledger::job_ended(std::size_t index, fiberpool::job_id id, fiberpool::job_state end) noexcept {
   ends_[index].fetch_add(1);
+  if (id == watched_.load()) watched_end_.store(static_cast<int>(end));
   by_state_[static_cast<std::size_t>(end)].fetch_add(1);
   ended_.fetch_add(1);
 }
@@ -26,12 +27,19 @@ std::size_t job_ledger::ended_in(fiberpool::job_state s) const noexcept {
   return by_state_[static_cast<std::size_t>(s)].load();
 }
 
+std::optional<fiberpool::job_state> job_ledger::watched_end() const noexcept {
+  int end = watched_end_.load();
+  return end < 0 ? std::nullopt : std::optional<fiberpool::job_state>(static_cast<fiberpool::job_state>(end));
+}
+
 std::size_t job_ledger::peak_running() const noexcept {
   return static_cast<std::size_t>(std::max<std::int64_t>(peak_.load(), 0));
 }
 
-std::size_t job_ledger::not_ended_once() const noexcept {
-  return static_cast<std::size_t>(std::count_if(ends_.begin(), ends_.end(), [](const auto& n) { return n.load() != 1; }));
+std::size_t job_ledger::not_ended_once(std::size_t applied) const noexcept {
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < ends_.size(); ++i) bad += ends_[i].load() != (i < applied ? 1u : 0u);
+  return bad + (applied > ends_.size() ? applied - ends_.size() : 0);
 }
 
 }  // namespace demo

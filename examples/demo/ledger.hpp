@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include <fiberpool/types.hpp>
@@ -17,9 +18,15 @@ class job_ledger {
  public:
   // job_ledger: room for jobs numbered 0 .. jobs-1 (the demo's numbering, not fiberpool ids).
   explicit job_ledger(std::size_t jobs);
+  // capacity: how many jobs it has room for.
+  std::size_t capacity() const noexcept { return ends_.size(); }
 
   // job_ended: from a job's on_ended callback, which fiberpool calls exactly once per job.
-  void job_ended(std::size_t index, fiberpool::job_state end) noexcept;
+  void job_ended(std::size_t index, fiberpool::job_id id, fiberpool::job_state end) noexcept;
+  // watch: remember how the job `id` ends (the connection about to be killed); watched_end: that
+  // end, once it happened.
+  void watch(fiberpool::job_id id) noexcept { watched_.store(id); }
+  std::optional<fiberpool::job_state> watched_end() const noexcept;
   // on_started / on_stopped: from the job_started and job_ended signals; track peak concurrency.
   void on_started() noexcept;
   void on_stopped() noexcept;
@@ -27,8 +34,9 @@ class job_ledger {
   std::size_t ended() const noexcept { return ended_.load(); }
   std::size_t ended_in(fiberpool::job_state s) const noexcept;
   std::size_t peak_running() const noexcept;
-  // not_ended_once: jobs whose on_ended ran zero times or more than once (should be 0).
-  std::size_t not_ended_once() const noexcept;
+  // not_ended_once: among jobs 0 .. applied-1, those whose on_ended ran zero times or more than
+  // once (should be 0); and any job past them that ended at all (it was never applied).
+  std::size_t not_ended_once(std::size_t applied) const noexcept;
 
  private:
   std::vector<std::atomic<std::uint32_t>> ends_;  // on_ended calls, per job
@@ -37,6 +45,8 @@ class job_ledger {
   // Signed: a job that never got a fiber ends (job_ended) without a job_started.
   std::atomic<std::int64_t> running_{0};
   std::atomic<std::int64_t> peak_{0};
+  std::atomic<fiberpool::job_id> watched_{0};
+  std::atomic<int> watched_end_{-1};  // a job_state, -1 until the watched job ends
 };
 
 }  // namespace demo

@@ -1,11 +1,13 @@
-// fiberpool-demo: simulated I/O jobs on a live-resized task_pool, a stuck job killed, and the books checked.
+// fiberpool-demo: a loopback echo server whose connections are jobs of a live-resized task_pool,
+// driven by a pool of client jobs; a stuck connection killed by id, and the books checked.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <exception>
-#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -18,8 +20,9 @@
 #include "command_line.hpp"
 #include "console.hpp"
 #include "ledger.hpp"
+#include "load.hpp"
 #include "report.hpp"
-#include "workload.hpp"
+#include "server.hpp"
 
 namespace {
 
@@ -29,12 +32,47 @@ using fiberpool::job_state;
 using fiberpool::task_pool;
 using log_ptr = std::shared_ptr<spdlog::logger>;
 
-constexpr double fail_rate = 0.02;              // share of jobs whose simulated I/O fails
 constexpr clock::duration progress_period = 250ms;
+constexpr clock::duration kill_retry = 100ms;      // the stuck connection is not accepted yet
+constexpr std::size_t failures_logged = 5;         // per pool; the table counts the rest
+constexpr std::size_t spare_fds = 64;              // stdio, the listener, the runtimes' epoll fds
 
 double seconds_since(clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); }
 
-// log_pool_signals: connects receivers to the pool's signal_bus. Receivers run on whichever thread
+// raise_fd_limit: every connection costs two descriptors (the client's and the server's socket),
+// more than the usual soft limit of 1,024 allows. Raises the soft limit to the hard one; false,
+// with a message, if even that is too low.
+bool raise_fd_limit(std::size_t needed, const log_ptr& log) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return true;  // cannot tell: try anyway
+  rlim_t was = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (rl.rlim_cur != was && setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = was;
+  if (rl.rlim_cur != was)
+    SPDLOG_LOGGER_INFO(log, "file descriptors: soft limit raised from {} to {} (the hard limit); {} needed", was,
+                       rl.rlim_cur, needed);
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= needed) return true;
+  SPDLOG_LOGGER_ERROR(log, "{} connections need {} file descriptors, but the hard limit is {}: use --connections {} "
+                      "or less, or raise the limit (ulimit -Hn)", (needed - spare_fds) / 2 - 1, needed, rl.rlim_cur,
+                      rl.rlim_cur > spare_fds + 2 ? (rl.rlim_cur - spare_fds) / 2 - 1 : 0);
+  return false;
+}
+
+// describe: what an on_ended exception_ptr holds, for a log line.
+std::string describe(const std::exception_ptr& e) {
+  if (!e) return "no exception";
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (const fiberpool::job_terminated& x) {  // not a std::exception, on purpose
+    return x.what();
+  } catch (...) {
+    return "an unknown exception";
+  }
+}
+
+// log_pool_signals: connects receivers to a pool's signal_bus. Receivers run on whichever thread
 // emits: pool_started, the shutdown pair and pool_resized on the caller of start(), stop() and
 // grow()/shrink()/resize(); job_started and job_ended on the scheduler thread running the job.
 void log_pool_signals(task_pool& pool, const log_ptr& log, demo::job_ledger& ledger) {
@@ -42,72 +80,76 @@ void log_pool_signals(task_pool& pool, const log_ptr& log, demo::job_ledger& led
   // The connections are not kept: the receivers live as long as the pool, and everything they
   // use (the logger, the ledger) outlives it.
   sig.pool_started.connect([log](task_pool& p) {
-    SPDLOG_LOGGER_INFO(log, "signal pool_started: limit {}, {} thread(s)", p.limit(), p.num_processes());
+    SPDLOG_LOGGER_INFO(log, "signal pool_started: pool '{}', limit {}, {} thread(s)", p.name(), p.limit(),
+                       p.num_processes());
   });
   sig.pool_resized.connect([log](task_pool& p, std::size_t old_limit, std::size_t new_limit) {
-    SPDLOG_LOGGER_INFO(log, "signal pool_resized: limit {} -> {} ({} running, {} waiting)", old_limit, new_limit,
-                       p.running(), p.waiting());
+    SPDLOG_LOGGER_INFO(log, "signal pool_resized: pool '{}', limit {} -> {} ({} running, {} waiting)", p.name(),
+                       old_limit, new_limit, p.running(), p.waiting());
   });
   sig.pool_preshutdown.connect([log](task_pool& p) {
-    SPDLOG_LOGGER_INFO(log, "signal pool_preshutdown: {} running, {} waiting", p.running(), p.waiting());
+    SPDLOG_LOGGER_INFO(log, "signal pool_preshutdown: pool '{}', {} running, {} waiting", p.name(), p.running(),
+                       p.waiting());
   });
   sig.pool_postshutdown.connect([log](task_pool& p) {
-    SPDLOG_LOGGER_INFO(log, "signal pool_postshutdown: pool is {}", fiberpool::to_string(p.state()));
+    SPDLOG_LOGGER_INFO(log, "signal pool_postshutdown: pool '{}' is {}", p.name(), fiberpool::to_string(p.state()));
   });
   sig.job_started.connect([&ledger](task_pool&, fiberpool::job_id) { ledger.on_started(); });
-  sig.job_ended.connect([log, &ledger](task_pool&, fiberpool::job_id id, job_state end) {
+  sig.job_ended.connect([log, &ledger](task_pool& p, fiberpool::job_id id, job_state end) {
     if (end != job_state::cancelled) ledger.on_stopped();  // a cancelled job never started
-    // Thousands of jobs succeed or fail; a kill or a cancellation is the news worth a line.
+    // Thousands of connections succeed; a kill or a cancellation is the news worth a line.
     if (end == job_state::terminated || end == job_state::cancelled)
-      SPDLOG_LOGGER_INFO(log, "signal job_ended: job {} ended {}", id, fiberpool::to_string(end));
+      SPDLOG_LOGGER_INFO(log, "signal job_ended: pool '{}', job {} ended {}", p.name(), id, fiberpool::to_string(end));
   });
 }
 
-// job_options for job number `index`: a name for logs and jobs(), and an on_ended callback that
-// fiberpool calls exactly once, whatever the end, so the ledger can prove no job was lost.
-fiberpool::job_options options_for(std::string name, std::size_t index, demo::job_ledger& ledger) {
-  fiberpool::job_options o;
-  o.name = std::move(name);
-  o.on_ended = [&ledger, index](fiberpool::job_id, job_state end, std::exception_ptr) {
-    ledger.job_ended(index, end);
+// job_options_for: the options factory of one pool. Every job gets a name (for logs and jobs())
+// and an on_ended callback, which fiberpool calls exactly once whatever the end, so the ledger can
+// prove no job was lost. The first few failures are logged with their reason.
+demo::options_factory job_options_for(demo::job_ledger& ledger, const log_ptr& log,
+                                      std::atomic<std::size_t>& failures) {
+  return [&ledger, log, &failures](std::string name, std::size_t index) {
+    fiberpool::job_options o;
+    o.name = name;
+    o.on_ended = [&ledger, log, &failures, index, name = std::move(name)](fiberpool::job_id id, job_state end,
+                                                                           std::exception_ptr e) {
+      ledger.job_ended(index, id, end);
+      if (end == job_state::failed && failures.fetch_add(1) < failures_logged)
+        SPDLOG_LOGGER_WARN(log, "job {} '{}' failed: {}", id, name, describe(e));
+    };
+    return o;
   };
-  return o;
 }
 
-// apply_stuck_job: a job that waits on an event nobody sets. The wait is a cancellation point, so
-// terminate_job() can still kill it; a job stuck in a CPU loop or a raw Boost.Fiber wait could not.
-fiberpool::job<void> apply_stuck_job(task_pool& pool, fiberpool::event& never_set, demo::job_ledger& ledger) {
-  return pool.apply(options_for("stuck", 0, ledger), [&never_set] { never_set.wait(); });
+fiberpool::pool_options pool_options_for(std::string name, std::size_t limit, std::size_t threads,
+                                         const log_ptr& log) {
+  fiberpool::pool_options po;
+  po.name = std::move(name);
+  po.limit = limit;
+  po.threads = threads;
+  po.logger = log;  // the pool logs its lifecycle and receiver errors here
+  return po;
 }
 
-// apply_work: queues every planned job at once; the pool starts them as its limit allows. The
-// handles apply() returns are dropped: that does not affect the jobs, and on_ended reports them.
-void apply_work(task_pool& pool, const std::vector<demo::job_plan>& plans, demo::job_ledger& ledger) {
-  for (std::size_t i = 0; i < plans.size(); ++i)
-    pool.apply(options_for("io-" + std::to_string(i + 1), i + 1, ledger),
-               [plan = plans[i]] { demo::run_job_plan(plan); });
+// kill_stuck_connection: finds the server job of the stuck client's connection in jobs(), as an
+// operator would, and kills it by its id. false if that connection is not being served yet.
+bool kill_stuck_connection(task_pool& server_pool, const demo::echo_server& server,
+                           const demo::load_generator& load, demo::job_ledger& ledger, const log_ptr& log) {
+  std::optional<std::uint16_t> port = load.stuck_port();
+  if (!port) return false;
+  std::optional<fiberpool::job_info> j = server.find_connection(server_pool, *port);
+  if (!j || !j->started_at) return false;
+  SPDLOG_LOGGER_INFO(log, "job {} '{}' has been {} for {:.2f} s without receiving a byte; killing it with "
+                     "terminate_job({})", j->id, j->name, fiberpool::to_string(j->state),
+                     seconds_since(*j->started_at), j->id);
+  ledger.watch(j->id);
+  bool killed = server_pool.terminate_job(j->id);
+  SPDLOG_LOGGER_INFO(log, "terminate_job({}) returned {}: the job unwinds out of its read and closes the socket",
+                     j->id, killed);
+  return true;
 }
 
-// kill_stuck_job: finds the job in jobs() as an operator would, kills it by its id, and shows what
-// its handle reports afterwards.
-void kill_stuck_job(task_pool& pool, fiberpool::job<void>& stuck, const log_ptr& log) {
-  for (const fiberpool::job_info& j : pool.jobs()) {
-    if (j.id != stuck.id() || !j.started_at) continue;
-    SPDLOG_LOGGER_INFO(log, "job {} '{}' has been {} for {:.2f} s; killing it with terminate_job({})", j.id,
-                       j.name, fiberpool::to_string(j.state), seconds_since(*j.started_at), j.id);
-  }
-  bool killed = pool.terminate_job(stuck.id());
-  // wait() returns once the kill has unwound the job; its job_ended is logged by then.
-  stuck.wait();
-  try {
-    stuck.get();
-  } catch (const fiberpool::job_terminated& e) {  // not a std::exception, on purpose
-    SPDLOG_LOGGER_INFO(log, "terminate_job returned {}; the job ended {} and get() throws job_terminated "
-                       "(signal {})", killed, fiberpool::to_string(stuck.state()), e.signal());
-  }
-}
-
-// resize_live: one step of the resize plan, called from the main thread while jobs run.
+// resize_live: one step of the resize plan, called from the main thread while connections run.
 void resize_live(task_pool& pool, const demo::resize_step& step, const log_ptr& log) {
   switch (step.how) {
     case demo::resize_kind::grow:
@@ -125,92 +167,134 @@ void resize_live(task_pool& pool, const demo::resize_step& step, const log_ptr& 
   }
 }
 
-struct timed_action {
-  clock::duration at;  // since the start of the run
-  std::function<void()> run;
+// What the main thread watches and does while the clients run.
+struct run_context {
+  task_pool& server_pool;
+  task_pool& load_pool;
+  const demo::echo_server& server;
+  const demo::load_generator& load;
+  demo::job_ledger& server_ledger;
+  const demo::load_stats& stats;
+  const demo::limit_plan& limits;
+  std::size_t connections;
+  double seconds;
+  clock::time_point started;
 };
 
-// timeline: what the main thread does while jobs run, in order: resize steps at their share of
-// the target duration, and the kill after about a second (sooner for a very short run).
-std::vector<timed_action> timeline(task_pool& pool, fiberpool::job<void>& stuck, double seconds, const log_ptr& log) {
-  auto at = [seconds](double share) {
-    return std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(seconds * share));
+// drive: the main thread's part while the clients run: the kill, the resize steps and the
+// progress line, until every client job has ended.
+void drive(const run_context& c, const demo::progress_line& progress, const log_ptr& log) {
+  auto at = [&c](double share) {
+    return c.started + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(c.seconds * share));
   };
-  std::vector<timed_action> actions;
-  actions.push_back({std::min<clock::duration>(1s, at(0.25)), [&pool, &stuck, log] { kill_stuck_job(pool, stuck, log); }});
-  for (const demo::resize_step& step : demo::resize_plan)
-    actions.push_back({at(step.at), [&pool, &step, log] { resize_live(pool, step, log); }});
-  std::stable_sort(actions.begin(), actions.end(), [](const auto& a, const auto& b) { return a.at < b.at; });
-  return actions;
-}
-
-demo::progress snapshot(const task_pool& pool, clock::time_point started, std::size_t total) {
-  fiberpool::pool_info info = pool.info();  // one consistent snapshot rather than four calls
-  return {seconds_since(started), info.succeeded + info.failed + info.terminated + info.cancelled, total,
-          info.running, info.waiting, info.limit};
-}
-
-// drive: the main thread's part while the jobs run: timed actions and the progress line, until
-// every job has ended.
-void drive(task_pool& pool, std::vector<timed_action> actions, clock::time_point started, std::size_t total,
-           const demo::progress_line& progress, const log_ptr& log) {
-  std::size_t next = 0;
-  clock::time_point next_tick = started;
+  clock::time_point kill_at = std::min(c.started + 1s, at(0.25));
+  bool killed = false;
+  std::size_t next_step = 0;
+  clock::time_point next_tick = c.started + progress_period, last_tick = c.started;
+  std::size_t last_messages = 0;
+  auto snapshot = [&](clock::time_point now) {
+    fiberpool::pool_info info = c.server_pool.info();  // one consistent snapshot rather than four calls
+    std::size_t messages = c.stats.messages.load();
+    double dt = std::chrono::duration<double>(now - last_tick).count();
+    demo::progress p{seconds_since(c.started), c.stats.open.load(), c.connections, messages,
+                     dt > 0 ? static_cast<double>(messages - last_messages) / dt : 0, info.running, info.waiting,
+                     info.limit};
+    last_tick = now;
+    last_messages = messages;
+    return p;
+  };
   for (;;) {
-    for (; next < actions.size() && clock::now() >= started + actions[next].at; ++next) actions[next].run();
-    if (clock::now() >= next_tick) {
-      progress.show(snapshot(pool, started, total));
+    clock::time_point now = clock::now();
+    if (!killed && now >= kill_at) {
+      killed = kill_stuck_connection(c.server_pool, c.server, c.load, c.server_ledger, log);
+      if (!killed) kill_at = now + kill_retry;
+    }
+    for (; next_step < c.limits.steps.size() && now >= at(c.limits.steps[next_step].at); ++next_step)
+      resize_live(c.server_pool, c.limits.steps[next_step], log);
+    if (now >= next_tick) {
+      progress.show(snapshot(now));
       // Skip ticks missed during a slow action rather than print a burst of catch-up lines.
       while (next_tick <= clock::now()) next_tick += progress_period;
     }
-    clock::time_point wake = next < actions.size() ? std::min(next_tick, started + actions[next].at) : next_tick;
-    // waitall_for doubles as the loop's sleep: it returns early, with true, once nothing is queued
-    // or running. From a plain thread it blocks the thread; from a fiber it would suspend only that.
-    if (pool.waitall_for(wake - clock::now())) break;
+    clock::time_point wake = next_tick;
+    if (!killed) wake = std::min(wake, kill_at);
+    if (next_step < c.limits.steps.size()) wake = std::min(wake, at(c.limits.steps[next_step].at));
+    // waitall_for doubles as the loop's sleep: it returns early, with true, once no client job
+    // is queued or running. From a plain thread it blocks the thread.
+    if (c.load_pool.waitall_for(wake - clock::now())) break;
   }
-  if (next < actions.size())
-    SPDLOG_LOGGER_INFO(log, "all jobs ended early: {} planned step(s) skipped", actions.size() - next);
-  progress.finish(snapshot(pool, started, total));
+  if (next_step < c.limits.steps.size())
+    SPDLOG_LOGGER_INFO(log, "the clients ended early: {} resize step(s) skipped", c.limits.steps.size() - next_step);
+  progress.finish(snapshot(clock::now()));
 }
 
 // run: the whole demo; returns the exit code (1 if the accounting does not add up).
 int run(const demo::demo_options& opts, const log_ptr& log, bool terminal) {
-  std::vector<demo::job_plan> plans = demo::plan_jobs(opts.jobs, opts.seconds, fail_rate);
-  demo::run_results r;
-  r.applied = plans.size() + 1;
-  r.planned_failures = static_cast<std::size_t>(
-      std::count_if(plans.begin(), plans.end(), [](const demo::job_plan& p) { return p.fail_after >= 0; }));
-  r.largest_limit = demo::largest_limit();
+  if (!raise_fd_limit(2 * (opts.connections + 1) + spare_fds, log)) return 1;
+  demo::limit_plan limits = demo::plan_limits(opts.connections);
 
-  // Declared before the pool, so they outlive every job and receiver that refers to them.
-  demo::job_ledger ledger(r.applied);
-  fiberpool::event never_set;
-
-  fiberpool::pool_options po;
-  po.name = "demo";
-  po.limit = demo::initial_limit;
-  po.threads = opts.threads;
-  po.logger = log;  // the pool logs its lifecycle and receiver errors here
-  task_pool pool(po);
-  log_pool_signals(pool, log, ledger);
-
-  SPDLOG_LOGGER_INFO(log, "{} jobs of simulated I/O ({:.0f}% planned to fail) and 1 stuck job, target {:.1f} s",
-                     opts.jobs, fail_rate * 100, opts.seconds);
+  // Declared before the pools, so they outlive every job and receiver that refers to them: a
+  // pool's destructor waits for its jobs.
+  demo::job_ledger server_ledger(opts.connections + 2);  // the acceptor, the clients, the stuck one
+  demo::job_ledger load_ledger(opts.connections + 1);    // the clients and the stuck one
+  std::atomic<std::size_t> server_failures{0}, load_failures{0};
+  demo::load_stats stats;
   clock::time_point started = clock::now();
-  pool.start();
-  fiberpool::job<void> stuck = apply_stuck_job(pool, never_set, ledger);  // first, so it starts at once
-  apply_work(pool, plans, ledger);
+  clock::time_point stop_at = started + std::chrono::duration_cast<clock::duration>(
+                                            std::chrono::duration<double>(opts.seconds));
+  demo::echo_server server(job_options_for(server_ledger, log, server_failures), opts.connections + 1);
+  demo::load_generator load(job_options_for(load_ledger, log, load_failures), server.port(), stop_at, stats);
 
-  drive(pool, timeline(pool, stuck, opts.seconds, log), started, r.applied, demo::progress_line(terminal), log);
+  task_pool server_pool(pool_options_for("echo-server", limits.initial, opts.threads, log));
+  task_pool load_pool(pool_options_for("load", opts.connections + 1, opts.threads, log));
+  log_pool_signals(server_pool, log, server_ledger);
+  log_pool_signals(load_pool, log, load_ledger);
 
-  pool.stop();  // nothing is left to wait for, but stop() is what emits the shutdown signals
+  SPDLOG_LOGGER_INFO(log, "echo server on 127.0.0.1:{}: {} clients send {}-byte requests for {:.1f} s, one more "
+                     "connects and never sends", server.port(), opts.connections, demo::message_size, opts.seconds);
+  server_pool.start();
+  fiberpool::job<void> acceptor = server.start(server_pool);
+  load_pool.start();
+  // First, so it connects before the crowd; it waits at most until well after the clients stop.
+  load.start_stuck_client(load_pool, std::chrono::duration_cast<clock::duration>(
+                                         std::chrono::duration<double>(opts.seconds + 5)));
+  load.start_clients(load_pool, opts.connections);
+
+  drive({server_pool, load_pool, server, load, server_ledger, stats, limits, opts.connections, opts.seconds, started},
+        demo::progress_line(terminal), log);
+  double sending_s = std::chrono::duration<double>(stop_at - started).count();
+
+  std::size_t server_killed = 1;  // the stuck connection
+  if (!acceptor.done()) {
+    // Some client never connected (its job failed and says why): nothing else will come.
+    SPDLOG_LOGGER_WARN(log, "the acceptor is still waiting for connections that will not come: terminate_job({})",
+                       acceptor.id());
+    server_pool.terminate_job(acceptor.id());
+    ++server_killed;
+  }
+  acceptor.wait();
+  server.stop_listening();
+  // Every client has closed its connection, so the server's jobs are ending; stop() waits for
+  // them and is what emits the shutdown signals.
+  server_pool.stop();
+  load_pool.stop();
+
+  demo::run_results r;
   r.elapsed_s = seconds_since(started);
-  r.info = pool.info();
-  r.stuck_end = stuck.state();
-  demo::print_results(r, ledger);
-  auto errors = demo::accounting_errors(r, ledger);
+  r.connections = opts.connections;
+  r.messages = stats.latency.count();
+  r.p50_ms = stats.latency.percentile_us(50) / 1000;
+  r.p99_ms = stats.latency.percentile_us(99) / 1000;
+  r.sending_s = sending_s;
+  r.largest_limit = limits.largest;
+  r.stuck_end = server_ledger.watched_end();
+  r.server = {"server", server_pool.info(), server.applied(), server_killed, &server_ledger};
+  r.load = {"load", load_pool.info(), opts.connections + 1, 0, &load_ledger};
+  demo::print_results(r);
+  auto errors = demo::accounting_errors(r);
   for (const std::string& e : errors) std::fprintf(stderr, "accounting error: %s\n", e.c_str());
-  if (errors.empty()) std::printf("accounting OK: every applied job ended exactly once\n");
+  if (errors.empty())
+    std::printf("accounting OK: every applied job ended exactly once; the stuck connection's job ended terminated\n");
   return errors.empty() ? 0 : 1;
 }
 

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,20 +13,33 @@
 
 namespace demo {
 
-struct run_results {
-  fiberpool::pool_info info;          // the pool's own accounting, after stop()
-  std::size_t applied = 0;            // jobs apply() accepted, the stuck one included
-  std::size_t planned_failures = 0;   // jobs whose plan throws
-  std::size_t largest_limit = 0;      // no more jobs than this can ever run at once
-  fiberpool::job_state stuck_end = fiberpool::job_state::queued;
-  double elapsed_s = 0;
+// One pool's books after stop(): its own info() and the demo's ledger, to check one against the other.
+struct pool_results {
+  std::string role;                     // "server" or "load", the table's column
+  fiberpool::pool_info info;
+  std::size_t applied = 0;              // jobs apply() accepted
+  std::size_t expected_terminated = 0;  // jobs the demo killed on purpose
+  const job_ledger* ledger = nullptr;
 };
 
-// print_results: the table of how jobs ended, with peak concurrency and throughput.
-void print_results(const run_results& r, const job_ledger& ledger);
+struct run_results {
+  pool_results server, load;
+  std::size_t connections = 0;          // load clients, the stuck one not included
+  std::uint64_t messages = 0;           // echo round trips
+  double p50_ms = 0, p99_ms = 0;        // round-trip latency
+  double sending_s = 0;                 // how long the clients sent
+  double elapsed_s = 0;                 // the whole run, connecting and closing included
+  std::size_t largest_limit = 0;        // the server pool's highest limit
+  std::optional<fiberpool::job_state> stuck_end;  // how the killed server job ended
+};
+
+// print_results: connections, messages, throughput, latency, peak running, and both pools' jobs
+// by end state.
+void print_results(const run_results& r);
 
 // accounting_errors: one sentence per broken promise (every applied job ends exactly once, the
-// pool and the demo's callbacks agree, the stuck job ended terminated); empty when all is well.
-std::vector<std::string> accounting_errors(const run_results& r, const job_ledger& ledger);
+// pool and the demo's callbacks agree, nothing fails, only the stuck connection is killed and it
+// ends terminated); empty when all is well.
+std::vector<std::string> accounting_errors(const run_results& r);
 
 }  // namespace demo

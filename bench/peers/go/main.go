@@ -1,4 +1,5 @@
-// Go peer: the spawn, skynet, yield and idle-memory workloads on goroutines; GOMAXPROCS from the env.
+// Go peer: the spawn, skynet, yield and idle-memory workloads on goroutines (the echo workloads are
+// in echo.go); GOMAXPROCS from the env.
 package main
 
 import (
@@ -98,8 +99,14 @@ func idleMem(n int) float64 {
 }
 
 func main() {
+	if len(os.Args) >= 2 && echoMain(os.Args[1:]) {
+		return
+	}
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: go-peer spawn|skynet|yield|idle_mem N")
+		fmt.Fprintln(os.Stderr, "usage: go-peer spawn|skynet|yield|idle_mem N\n"+
+			"       go-peer echo_server [PORT]\n"+
+			"       go-peer echo_load CONNECTIONS SECONDS PORT [MESSAGE_BYTES]\n"+
+			"       go-peer echo_idle CONNECTIONS PORT")
 		os.Exit(2)
 	}
 	n, _ := strconv.Atoi(os.Args[2])
