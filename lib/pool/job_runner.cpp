@@ -70,8 +70,12 @@ void pool_core::execute(job_record& rec, fiber_site& site, slot_kind slot) noexc
     end = job_state::failed;
     rec.error = std::current_exception();
   }
+  site.current = rec.inline_parent;
   // The end is decided under the lock that terminate_job() takes, so a kill either lands here
-  // or finds the job ending and returns false: it is never accepted and then ignored.
+  // or finds the job ending and returns false: it is never accepted and then ignored. With no
+  // on_ended and no job_ended receiver, nothing runs between the decision and the recording:
+  // complete() does both under one lock.
+  if (ends_quietly(rec)) return complete(rec, end, slot, true);
   // Once `ending` is set no canceller touches the request again, so it can be read after unlocking.
   {
     std::lock_guard lk(mu_);
@@ -84,8 +88,11 @@ void pool_core::execute(job_record& rec, fiber_site& site, slot_kind slot) noexc
       rec.error = kill;
     }
   }
-  site.current = rec.inline_parent;
   complete(rec, end, slot);
+}
+
+bool pool_core::ends_quietly(const job_record& rec) const noexcept {
+  return !(rec.extras && rec.extras->on_ended) && signals.job_ended.receivers() == 0;
 }
 
 void pool_core::accept(job_record& rec) noexcept {
@@ -97,10 +104,10 @@ void pool_core::accept(job_record& rec) noexcept {
   }
 }
 
-void pool_core::complete(job_record& rec, job_state end, slot_kind slot) noexcept {
+void pool_core::complete(job_record& rec, job_state end, slot_kind slot, bool decide_kill) noexcept {
   disarm_limits(rec);
   rec.drop_target();
-  if (end == job_state::failed) {
+  if (end == job_state::failed && !decide_kill) {
     SPDLOG_LOGGER_DEBUG(log, "fiberpool: job {} ({}) in pool '{}' failed: {}", rec.id(), job_name(rec), opts.name,
                         describe(rec.error));
   }
@@ -118,6 +125,16 @@ void pool_core::complete(job_record& rec, job_state end, slot_kind slot) noexcep
   std::vector<job_record*> startable;
   {
     std::lock_guard lk(mu_);
+    if (decide_kill) {
+      rec.ending = true;
+      // The kill is sticky: a job that swallowed it (catch (...)) and returned still ends terminated.
+      if (end != job_state::terminated) {
+        if (auto kill = rec.kill_exception()) {
+          end = job_state::terminated;
+          rec.error = kill;
+        }
+      }
+    }
     rec.site = nullptr;
     live_.erase(rec.id());
     ++ended_[static_cast<std::size_t>(end)];
@@ -134,6 +151,10 @@ void pool_core::complete(job_record& rec, job_state end, slot_kind slot) noexcep
   {
     std::lock_guard lk(rec.mu);
     rec.waiters.notify_all();
+  }
+  if (decide_kill && end == job_state::failed) {
+    SPDLOG_LOGGER_DEBUG(log, "fiberpool: job {} ({}) in pool '{}' failed: {}", rec.id(), job_name(rec), opts.name,
+                        describe(rec.error));
   }
   // The freed slot goes to the next queued job, started on this same thread.
   launch(startable);

@@ -106,7 +106,10 @@ class pool_core {
   void execute(job_record& rec, fiber_site& site, slot_kind slot) noexcept;
   // accept: runs on_accepted, logging what it throws. Out of line (see job_runner.cpp).
   [[gnu::noinline]] void accept(job_record& rec) noexcept;
-  void complete(job_record& rec, job_state end, slot_kind slot) noexcept;
+  // complete: records a job's end. With `decide_kill`, a pending kill is also looked at here, in
+  // the same critical section (execute() does so when no callback runs between the two).
+  void complete(job_record& rec, job_state end, slot_kind slot, bool decide_kill = false) noexcept;
+  bool ends_quietly(const job_record& rec) const noexcept;
   void arm_limits(job_record& rec);
   void disarm_limits(job_record& rec) noexcept;
   void request_cancel(job_record& rec, cancel_kind kind, int signal) noexcept;  // mu_ held
