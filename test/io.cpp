@@ -233,7 +233,7 @@ TEST_CASE("wait_readable on a plain thread blocks it in poll") {
   io::wait_readable(p.r, clock::now() + patience);
 }
 
-TEST_CASE("a kill reaches a job blocked in read, accept, connect and wait_readable") {
+TEST_CASE("a kill reaches a job blocked in read, accept, connect and wait_readable; connect times out") {
   with_threads([](std::size_t threads) {
     auto l = io::tcp_listener::bind("127.0.0.1", 0);
     // A second listener that never accepts, with its backlog full, so a connect to it hangs.
@@ -251,6 +251,8 @@ TEST_CASE("a kill reaches a job blocked in read, accept, connect and wait_readab
     pipe_pair p;
     task_pool pool(pool_opts(threads));
     pool.start();
+    // A connect that cannot complete raises timed_out once its timeout passes.
+    CHECK_THROWS_AS(pool.apply([&] { io::tcp_stream::connect("127.0.0.1", full.port(), 30ms); }).get(), timed_out);
     std::atomic<int> entered{0};
     auto in_read = pool.apply([&] {
       auto s = io::tcp_stream::connect("127.0.0.1", l.port());
