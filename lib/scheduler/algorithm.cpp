@@ -49,6 +49,10 @@ void algorithm::awakened(boost::fibers::context* ctx) noexcept {
 }
 
 boost::fibers::context* algorithm::pick_next() noexcept {
+  // A hosted runtime's thread handing its contexts to another algorithm (set_algo) as the runtime
+  // goes away: only pinned ones are left, and Boost does not switch to them here, so no switch
+  // is announced.
+  if (self_.state.load(std::memory_order_relaxed) == slot_state::exited) return self_.ready.pop();
   sanitizers::arrived();
   // The dispatcher runs once per round of the ready queue, holding no Boost lock: the place for a
   // busy thread to look at I/O (an idle one does in suspend_until).
