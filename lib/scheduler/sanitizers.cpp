@@ -14,6 +14,7 @@
 #include <sanitizer/common_interface_defs.h>
 #endif
 #if defined(FIBERPOOL_VALGRIND)
+#include <pthread.h>
 #include <valgrind/valgrind.h>
 #endif
 
@@ -143,29 +144,64 @@ void deregister_stack(unsigned id) noexcept { VALGRIND_STACK_DEREGISTER(id); }
 
 namespace {
 
-// Boost mallocs each thread's dispatcher stack (fixedsize_stack, default size) and puts the
-// dispatcher context at its top; valgrind must know it is a stack too, or every switch to and from
-// it reads as a huge frame (uninitialised-value and invalid-read reports in Boost's own code).
-struct valgrind_dispatcher {
-  const boost::fibers::context* ctx = nullptr;
-  unsigned id = 0;
-  ~valgrind_dispatcher() {
-    if (ctx) VALGRIND_STACK_DEREGISTER(id);
+// Valgrind tells a stack switch from a function's frame by the stack pointer: a move into another
+// registered stack is a switch; otherwise a move of more than --max-stackframe (2 MiB by default)
+// is taken for a switch, and a smaller one for frames pushed or popped, so the memory between the
+// two stacks is marked undefined or inaccessible. Stacks can be mapped within 2 MiB of each other,
+// so every stack a runtime thread switches between must be registered: fiber stacks (ours, in
+// stack_allocator.cpp), the dispatcher's, and the thread's own (the main context's).
+//
+// Boost mallocs each thread's dispatcher stack (fixedsize_stack, 128 KiB) and puts the dispatcher
+// context at its top. We register it the first time our algorithm hands it to Boost, but Boost
+// already jumped onto it and back once, as it created it inside the thread's first
+// context::active(); and threads that are not the runtime's (an application thread that posts or
+// waits) get a dispatcher from Boost that we never see. Those switches, between a thread's own stack
+// and its dispatcher's, can only be told by their distance. A dispatcher block above the thread's
+// stack is at least about 126 KiB away (its context, where its stack pointers start, is at the top
+// of a separate 128 KiB block); one below it is at least the thread's unused stack depth away
+// (megabytes for a default 8 MiB thread stack). So memcheck must run with --max-stackframe below
+// 126 KiB: test/meson.build's 'valgrind' setup uses 64 KiB. (Seen without it: a test thread's
+// dispatcher 389 KiB above its stack pointer, and the jump that created it made memcheck mark the
+// thread's TLS block inaccessible: hundreds of invalid-read and uninitialised-value reports.)
+struct valgrind_stacks {
+  const boost::fibers::context* dispatcher = nullptr;
+  unsigned dispatcher_id = 0;
+  bool native = false;
+  unsigned native_id = 0;
+  // Destroyed after Boost.Fiber's per-thread state (constructed before it, in thread_begin), so the
+  // scheduler's last switch, dispatcher to main context, still sees both stacks registered.
+  ~valgrind_stacks() {
+    if (dispatcher) VALGRIND_STACK_DEREGISTER(dispatcher_id);
+    if (native) VALGRIND_STACK_DEREGISTER(native_id);
   }
 };
-thread_local valgrind_dispatcher tl_vg_dispatcher;
+thread_local valgrind_stacks tl_vg;
 
 void valgrind_switching_to(boost::fibers::context* to) noexcept {
-  if (tl_vg_dispatcher.ctx || !to->is_context(boost::fibers::type::dispatcher_context)) return;
+  if (tl_vg.dispatcher || !to->is_context(boost::fibers::type::dispatcher_context)) return;
   // The context's size and Boost's 256-byte rounding stay far below a page: the stack's low end is
   // at least default_size() - 4096 below the context, which is where its stack pointers start.
   char* high = reinterpret_cast<char*>(to);
   char* low = high - (boost::context::stack_traits::default_size() - 4096);
-  tl_vg_dispatcher.ctx = to;
-  tl_vg_dispatcher.id = VALGRIND_STACK_REGISTER(low, high);
+  tl_vg.dispatcher = to;
+  tl_vg.dispatcher_id = VALGRIND_STACK_REGISTER(low, high);
 }
 
-void valgrind_thread_begin() noexcept { (void)tl_vg_dispatcher; }
+// The thread's own stack, where its main context runs (the hub loop): fiber stacks may be mapped
+// right above it, closer than any --max-stackframe could tell.
+void valgrind_thread_begin() noexcept {
+  valgrind_stacks& vg = tl_vg;  // constructed now, before Boost.Fiber's per-thread state
+  if (!RUNNING_ON_VALGRIND || vg.native) return;
+  pthread_attr_t attr;
+  if (::pthread_getattr_np(::pthread_self(), &attr) != 0) return;
+  void* low = nullptr;
+  std::size_t size = 0;
+  if (::pthread_attr_getstack(&attr, &low, &size) == 0 && low) {
+    vg.native = true;
+    vg.native_id = VALGRIND_STACK_REGISTER(low, static_cast<char*>(low) + size);
+  }
+  ::pthread_attr_destroy(&attr);
+}
 
 }  // namespace
 #else

@@ -30,7 +30,8 @@ namespace fiberpool::scheduler::sanitizers {
 // switching_to: `to` is the context Boost resumes next, from the calling context.
 void switching_to(boost::fibers::context* to) noexcept;
 // thread_begin: call on a runtime thread before it installs the algorithm. Arranges for ASan's
-// idea of the thread's stack to be put back after the scheduler's last, unannotated, switch.
+// idea of the thread's stack to be put back after the scheduler's last, unannotated, switch, and
+// registers the thread's own stack with valgrind.
 void thread_begin() noexcept;
 #else
 inline void switching_to(boost::fibers::context*) noexcept {}
