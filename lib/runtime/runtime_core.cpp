@@ -18,6 +18,7 @@
 #include <fiberpool/log.hpp>
 #include <fiberpool/options.hpp>
 
+#include "runtime/fiber_launch.hpp"
 #include "runtime/overflow_guard.hpp"
 #include "scheduler/algorithm.hpp"
 #include "scheduler/sanitizers.hpp"
@@ -235,21 +236,22 @@ void runtime_core::create_fiber(task* t) {
   fibers_alive.fetch_add(1, std::memory_order_relaxed);
   here.slot->host(+1);  // Boost attaches it here; awakened() detaches
   try {
-    boost::fibers::fiber f(std::allocator_arg, scheduler::stack_allocator(opts_.stack_size), [t] {
-      scheduler::sanitizers::arrived();  // the switch that started this fiber
-      t->run();
-      // The fiber may have moved threads while it ran: count it off where it ends.
-      auto* ends_on = static_cast<thread_state*>(this_thread().state);
-      ends_on->slot->host(-1);
-      fibers_alive.fetch_sub(1, std::memory_order_relaxed);
-      scheduler::sanitizers::fiber_ending();  // only Boost's terminate() runs after this
-    });
-    f.detach();
+    launch_fiber(opts_.stack_size, t);  // runs fiber_body(t)
   } catch (...) {
     here.slot->host(-1);
     fibers_alive.fetch_sub(1, std::memory_order_relaxed);
     throw;
   }
+}
+
+void fiber_body(task* t) noexcept {
+  scheduler::sanitizers::arrived();  // the switch that started this fiber
+  t->run();
+  // The fiber may have moved threads while it ran: count it off where it ends.
+  auto* ends_on = static_cast<runtime_core::thread_state*>(this_thread().state);
+  ends_on->slot->host(-1);
+  fibers_alive.fetch_sub(1, std::memory_order_relaxed);
+  scheduler::sanitizers::fiber_ending();  // only Boost's terminate() runs after this
 }
 
 bool runtime_core::start_here(task* t) {

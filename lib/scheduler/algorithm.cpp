@@ -46,7 +46,17 @@ void algorithm::awakened(boost::fibers::context* ctx) noexcept {
   }
 }
 
-boost::fibers::context* algorithm::pick_next() noexcept {
+// Not instrumented by TSan, whose idea of the running fiber changes inside: nothing may follow
+// switching_to() but the return to Boost, which switches at once.
+FIBERPOOL_NO_TSAN boost::fibers::context* algorithm::pick_next() noexcept {
+  boost::fibers::context* ctx = pick();
+  // Boost switches to what we return, right away: tell the sanitizers now.
+  if (ctx) sanitizers::switching_to(ctx);
+  return ctx;
+}
+
+// Instrumented, so never inlined into pick_next() under TSan.
+FIBERPOOL_TSAN_NOINLINE boost::fibers::context* algorithm::pick() noexcept {
   sanitizers::arrived();
   boost::fibers::context* ctx = self_.ready.pop();
   if (!ctx && self_.state.load(std::memory_order_relaxed) == slot_state::active) ctx = workers_.steal(self_);
@@ -57,8 +67,6 @@ boost::fibers::context* algorithm::pick_next() noexcept {
     self_.host(+1);
   }
   tl_running = ctx;
-  // Boost switches to what we return, right away: tell the sanitizers now.
-  if (ctx) sanitizers::switching_to(ctx);
   return ctx;
 }
 

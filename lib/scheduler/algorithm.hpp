@@ -31,6 +31,8 @@ class algorithm final : public boost::fibers::algo::algorithm {
   void notify() noexcept override { self_.idle.wake(); }
 
  private:
+  boost::fibers::context* pick() noexcept;  // pick_next() but for telling the sanitizers
+
   worker_set& workers_;
   worker_slot& self_;
   boost::fibers::scheduler* scheduler_ = nullptr;  // this thread's, learnt at the first pick_next()
