@@ -19,6 +19,7 @@
 #include <fiberpool/log.hpp>
 #include <fiberpool/options.hpp>
 
+#include "runtime/fiber_launch.hpp"
 #include "runtime/overflow_guard.hpp"
 #include "base/thread_counter.hpp"
 #include "scheduler/algorithm.hpp"
@@ -305,21 +306,22 @@ void runtime_core::create_fiber(task* t) {
   fibers_alive.increment();
   here.slot->host(+1);  // Boost attaches it here; awakened() detaches
   try {
-    boost::fibers::fiber f(std::allocator_arg, scheduler::stack_allocator(opts_.stack_size), [t] {
-      scheduler::sanitizers::arrived();  // the switch that started this fiber
-      t->run();
-      // The fiber may have moved threads while it ran: count it off where it ends.
-      auto* ends_on = static_cast<thread_state*>(this_thread().state);
-      ends_on->slot->host(-1);
-      fibers_alive.decrement();
-      scheduler::sanitizers::fiber_ending();  // only Boost's terminate() runs after this
-    });
-    f.detach();
+    launch_fiber(opts_.stack_size, t);  // runs fiber_body(t)
   } catch (...) {
     here.slot->host(-1);
     fibers_alive.decrement();
     throw;
   }
+}
+
+void fiber_body(task* t) noexcept {
+  scheduler::sanitizers::arrived();  // the switch that started this fiber
+  t->run();
+  // The fiber may have moved threads while it ran: count it off where it ends.
+  auto* ends_on = static_cast<runtime_core::thread_state*>(this_thread().state);
+  ends_on->slot->host(-1);
+  fibers_alive.decrement();
+  scheduler::sanitizers::fiber_ending();  // only Boost's terminate() runs after this
 }
 
 bool runtime_core::start_here(task* t) {

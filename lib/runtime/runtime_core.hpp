@@ -62,6 +62,7 @@ class runtime_core {
  private:
   struct thread_state;
   struct host_state;
+  friend void fiber_body(task* t) noexcept;  // fiber_launch.hpp
 
   thread_state& launch(std::size_t index);
   void thread_main(thread_state& ts) noexcept;

@@ -48,11 +48,21 @@ void algorithm::awakened(boost::fibers::context* ctx) noexcept {
   if (self_.driver) self_.idle.wake();
 }
 
-boost::fibers::context* algorithm::pick_next() noexcept {
+// Not instrumented by TSan, whose idea of the running fiber changes inside: nothing may follow
+// switching_to() but the return to Boost, which switches at once.
+FIBERPOOL_NO_TSAN boost::fibers::context* algorithm::pick_next() noexcept {
   // A hosted runtime's thread handing its contexts to another algorithm (set_algo) as the runtime
   // goes away: only pinned ones are left, and Boost does not switch to them here, so no switch
   // is announced.
   if (self_.state.load(std::memory_order_relaxed) == slot_state::exited) return self_.ready.pop();
+  boost::fibers::context* ctx = pick();
+  // Boost switches to what we return, right away: tell the sanitizers now.
+  if (ctx) sanitizers::switching_to(ctx);
+  return ctx;
+}
+
+// Instrumented, so never inlined into pick_next() under TSan.
+FIBERPOOL_TSAN_NOINLINE boost::fibers::context* algorithm::pick() noexcept {
   sanitizers::arrived();
   // The dispatcher runs once per round of the ready queue, holding no Boost lock: the place for a
   // busy thread to look at I/O (an idle one does in suspend_until).
@@ -67,8 +77,6 @@ boost::fibers::context* algorithm::pick_next() noexcept {
     self_.host(+1);
   }
   tl_running = ctx;
-  // Boost switches to what we return, right away: tell the sanitizers now.
-  if (ctx) sanitizers::switching_to(ctx);
   return ctx;
 }
 

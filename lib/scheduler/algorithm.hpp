@@ -32,6 +32,7 @@ class algorithm final : public boost::fibers::algo::algorithm {
 
  private:
   void poll_io() noexcept;
+  boost::fibers::context* pick() noexcept;  // pick_next() but for telling the sanitizers
 
   worker_set& workers_;
   worker_slot& self_;

@@ -1,4 +1,4 @@
-// sanitizers: ASan fiber-switch annotations and valgrind stack registration for our stacks.
+// sanitizers: ASan and TSan fiber-switch annotations and valgrind stack registration.
 #include "scheduler/sanitizers.hpp"
 
 #include <utility>
@@ -13,7 +13,11 @@
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
+#if defined(FIBERPOOL_TSAN)
+#include <sanitizer/tsan_interface.h>
+#endif
 #if defined(FIBERPOOL_VALGRIND)
+#include <pthread.h>
 #include <valgrind/valgrind.h>
 #endif
 
@@ -143,29 +147,64 @@ void deregister_stack(unsigned id) noexcept { VALGRIND_STACK_DEREGISTER(id); }
 
 namespace {
 
-// Boost mallocs each thread's dispatcher stack (fixedsize_stack, default size) and puts the
-// dispatcher context at its top; valgrind must know it is a stack too, or every switch to and from
-// it reads as a huge frame (uninitialised-value and invalid-read reports in Boost's own code).
-struct valgrind_dispatcher {
-  const boost::fibers::context* ctx = nullptr;
-  unsigned id = 0;
-  ~valgrind_dispatcher() {
-    if (ctx) VALGRIND_STACK_DEREGISTER(id);
+// Valgrind tells a stack switch from a function's frame by the stack pointer: a move into another
+// registered stack is a switch; otherwise a move of more than --max-stackframe (2 MiB by default)
+// is taken for a switch, and a smaller one for frames pushed or popped, so the memory between the
+// two stacks is marked undefined or inaccessible. Stacks can be mapped within 2 MiB of each other,
+// so every stack a runtime thread switches between must be registered: fiber stacks (ours, in
+// stack_allocator.cpp), the dispatcher's, and the thread's own (the main context's).
+//
+// Boost mallocs each thread's dispatcher stack (fixedsize_stack, 128 KiB) and puts the dispatcher
+// context at its top. We register it the first time our algorithm hands it to Boost, but Boost
+// already jumped onto it and back once, as it created it inside the thread's first
+// context::active(); and threads that are not the runtime's (an application thread that posts or
+// waits) get a dispatcher from Boost that we never see. Those switches, between a thread's own stack
+// and its dispatcher's, can only be told by their distance. A dispatcher block above the thread's
+// stack is at least about 126 KiB away (its context, where its stack pointers start, is at the top
+// of a separate 128 KiB block); one below it is at least the thread's unused stack depth away
+// (megabytes for a default 8 MiB thread stack). So memcheck must run with --max-stackframe below
+// 126 KiB: test/meson.build's 'valgrind' setup uses 64 KiB. (Seen without it: a test thread's
+// dispatcher 389 KiB above its stack pointer, and the jump that created it made memcheck mark the
+// thread's TLS block inaccessible: hundreds of invalid-read and uninitialised-value reports.)
+struct valgrind_stacks {
+  const boost::fibers::context* dispatcher = nullptr;
+  unsigned dispatcher_id = 0;
+  bool native = false;
+  unsigned native_id = 0;
+  // Destroyed after Boost.Fiber's per-thread state (constructed before it, in thread_begin), so the
+  // scheduler's last switch, dispatcher to main context, still sees both stacks registered.
+  ~valgrind_stacks() {
+    if (dispatcher) VALGRIND_STACK_DEREGISTER(dispatcher_id);
+    if (native) VALGRIND_STACK_DEREGISTER(native_id);
   }
 };
-thread_local valgrind_dispatcher tl_vg_dispatcher;
+thread_local valgrind_stacks tl_vg;
 
 void valgrind_switching_to(boost::fibers::context* to) noexcept {
-  if (tl_vg_dispatcher.ctx || !to->is_context(boost::fibers::type::dispatcher_context)) return;
+  if (tl_vg.dispatcher || !to->is_context(boost::fibers::type::dispatcher_context)) return;
   // The context's size and Boost's 256-byte rounding stay far below a page: the stack's low end is
   // at least default_size() - 4096 below the context, which is where its stack pointers start.
   char* high = reinterpret_cast<char*>(to);
   char* low = high - (boost::context::stack_traits::default_size() - 4096);
-  tl_vg_dispatcher.ctx = to;
-  tl_vg_dispatcher.id = VALGRIND_STACK_REGISTER(low, high);
+  tl_vg.dispatcher = to;
+  tl_vg.dispatcher_id = VALGRIND_STACK_REGISTER(low, high);
 }
 
-void valgrind_thread_begin() noexcept { (void)tl_vg_dispatcher; }
+// The thread's own stack, where its main context runs (the hub loop): fiber stacks may be mapped
+// right above it, closer than any --max-stackframe could tell.
+void valgrind_thread_begin() noexcept {
+  valgrind_stacks& vg = tl_vg;  // constructed now, before Boost.Fiber's per-thread state
+  if (!RUNNING_ON_VALGRIND || vg.native) return;
+  pthread_attr_t attr;
+  if (::pthread_getattr_np(::pthread_self(), &attr) != 0) return;
+  void* low = nullptr;
+  std::size_t size = 0;
+  if (::pthread_attr_getstack(&attr, &low, &size) == 0 && low) {
+    vg.native = true;
+    vg.native_id = VALGRIND_STACK_REGISTER(low, static_cast<char*>(low) + size);
+  }
+  ::pthread_attr_destroy(&attr);
+}
 
 }  // namespace
 #else
@@ -177,15 +216,129 @@ void valgrind_thread_begin() noexcept {}
 }  // namespace
 #endif
 
+#if defined(FIBERPOOL_TSAN)
+namespace {
+
+// ThreadSanitizer. TSan keeps a state per thread: its vector clock, its shadow call stack (pushed
+// at every instrumented function's entry, popped at its exit) and the accesses it is blamed for.
+// With its fiber API each context gets one too, and __tsan_switch_to_fiber, called just before
+// Boost switches, makes the target's the thread's and orders what the switching context did before
+// what the target does next. A runtime thread's main context keeps the thread's own state; its
+// dispatcher gets one here; every fiber on our stacks gets one at its first switch, kept in the
+// stack's header and destroyed right after its last switch: TSan allows 8128 threads and fibers
+// alive at once, and Boost frees terminated fibers only when the dispatcher next runs, which may
+// be thousands of jobs later (more than 8128 fibers suspended at once is still beyond TSan).
+//
+// Boost.Fiber and Boost.Context come uninstrumented, which costs two things:
+// - Switches we cannot annotate. Boost makes three besides those pick_next() returns: the jump onto
+//   a new fiber's stack and back as it creates it, the last jump back into a terminated fiber as it
+//   frees it, and the dispatcher's last switch to the main context as the thread's scheduler shuts
+//   down. The first two run only uninstrumented code on the fiber's stack, because the templates
+//   that do (Boost.Context's fiber_entry, worker_context::run_) are instantiated in a file compiled
+//   without TSan (lib/runtime/fiber_launch.cpp): instrumented, their entries and exits would land
+//   on the wrong shadow stacks. The third is made up for by the thread guard below.
+// - Synchronization TSan cannot see: Boost's spinlocks, its remote-ready queue, its reference
+//   counts. Handing a fiber to another thread needs none of it to be seen: our ready queues
+//   (worker_set, ready_queue.cpp) and parkers (spin_mutex) are instrumented, and switch_to_fiber
+//   orders each switch. What does need it: Boost destroys a fiber and frees its stack wherever the
+//   last reference to its context goes, which may be another thread than the one it ended on (its
+//   creator detaching it after another thread ran it to its end). The fiber's last switch releases
+//   its properties and stack header, and fiber_gone() / stack_freed() acquire them before we touch
+//   either; without that, TSan reports races between the fiber and its destructor (fiber_tag in
+//   lib/sync/fiber_site.cpp, the per-thread tag free list, the stack header).
+// Not modelled by TSan, and harmless here: atomic_thread_fence (GCC's -Wtsan, silenced in
+// lib/meson.build). Ours, in worker_set::wake_sleeper, only keeps a wake-up from being lost.
+struct tsan_thread {
+  void* main = nullptr;        // the thread's own state, where its main context runs
+  void* dispatcher = nullptr;  // made at the first switch to the dispatcher
+  bool ending = false;         // the running fiber's body returned: its next switch is its last
+};
+thread_local tsan_thread tl_tsan;
+
+// tsan_fiber_of: TSan's state for `ctx`, made when first needed; null for a context we do not know.
+void* tsan_fiber_of(boost::fibers::context* ctx) noexcept {
+  if (ctx->is_context(boost::fibers::type::main_context)) return tl_tsan.main;
+  if (ctx->is_context(boost::fibers::type::dispatcher_context)) {
+    if (!tl_tsan.dispatcher) tl_tsan.dispatcher = __tsan_create_fiber(0);
+    return tl_tsan.dispatcher;
+  }
+  if (stack_header* h = stack_header_of(ctx)) {
+    if (!h->tsan_fiber) h->tsan_fiber = __tsan_create_fiber(0);
+    return h->tsan_fiber;
+  }
+  return nullptr;
+}
+
+// Destroyed after Boost.Fiber's per-thread state (constructed before it, in thread_begin).
+struct tsan_thread_guard {
+  FIBERPOOL_NO_TSAN ~tsan_thread_guard() {
+    // The dispatcher's last switch, back to the main context as the thread's scheduler shut down,
+    // was Boost's own: TSan still takes the thread to be running the dispatcher.
+    if (tl_tsan.main && __tsan_get_current_fiber() != tl_tsan.main) __tsan_switch_to_fiber(tl_tsan.main, 0);
+    if (tl_tsan.dispatcher) __tsan_destroy_fiber(std::exchange(tl_tsan.dispatcher, nullptr));
+  }
+};
+
+FIBERPOOL_NO_TSAN void tsan_switching_to(boost::fibers::context* to) noexcept {
+  void* fiber = tsan_fiber_of(to);
+  if (!fiber) return;
+  void* dying = nullptr;
+  if (tl_tsan.ending) {
+    tl_tsan.ending = false;
+    boost::fibers::context* self = boost::fibers::context::active();
+    if (stack_header* h = stack_header_of(self)) {
+      dying = h->tsan_fiber;
+      h->tsan_fiber = nullptr;
+      // Whichever context drops Boost's last reference to this fiber destroys it and frees its
+      // stack, maybe on another thread: the creator, when it detaches the fiber after another
+      // thread ran it to its end. Boost orders that after this through the context's reference
+      // count, which TSan cannot see: fiber_gone() and stack_freed() acquire what this releases.
+      if (void* props = self->get_properties()) __tsan_release(props);
+      __tsan_release(h);
+    }
+  }
+  __tsan_switch_to_fiber(fiber, 0);
+  if (dying) __tsan_destroy_fiber(dying);  // not the running one any more
+}
+
+void tsan_thread_begin() noexcept {
+  static thread_local tsan_thread_guard guard;
+  (void)guard;
+  tl_tsan.main = __tsan_get_current_fiber();
+}
+
+}  // namespace
+
+void fiber_ending() noexcept { tl_tsan.ending = true; }
+
+void fiber_gone(const void* props) noexcept {
+  __tsan_acquire(const_cast<void*>(props));  // the fiber's end (tsan_switching_to)
+}
+
+void stack_freed(void* header) noexcept {
+  auto* h = static_cast<stack_header*>(header);
+  __tsan_acquire(h);  // the fiber's end (tsan_switching_to)
+  if (h->tsan_fiber) __tsan_destroy_fiber(std::exchange(h->tsan_fiber, nullptr));
+}
+#else
+namespace {
+void tsan_switching_to(boost::fibers::context*) noexcept {}
+void tsan_thread_begin() noexcept {}
+}  // namespace
+#endif
+
 #if defined(FIBERPOOL_SWITCH_HOOKS)
-void switching_to(boost::fibers::context* to) noexcept {
+// TSan's switch last: see sanitizers.hpp.
+FIBERPOOL_NO_TSAN void switching_to(boost::fibers::context* to) noexcept {
   valgrind_switching_to(to);
   asan_switching_to(to);
+  tsan_switching_to(to);
 }
 
 void thread_begin() noexcept {
   valgrind_thread_begin();
   asan_thread_begin();
+  tsan_thread_begin();
 }
 #endif
 

@@ -86,6 +86,7 @@ void write_header(const stack_block& b) noexcept {
   h.bottom = low_of(b);
   h.size = b.usable;
   h.fake_stack = nullptr;
+  h.tsan_fiber = nullptr;
   h.valgrind_id = sanitizers::register_stack(low_of(b), top_of(b));
 }
 
@@ -254,6 +255,7 @@ boost::context::stack_context stack_allocator::allocate() {
 void stack_allocator::deallocate(boost::context::stack_context& sctx) noexcept {
   char* top = static_cast<char*>(sctx.sp) + header_bytes;
   stack_block b{top - sctx.size - header_bytes - page_size(), sctx.size + header_bytes};
+  sanitizers::stack_freed(&header_at(top));
   // The dead fiber's last frames never returned: clear what ASan poisoned in them before reuse.
   sanitizers::unpoison(low_of(b), sctx.size);
   header_at(top).fake_stack = nullptr;

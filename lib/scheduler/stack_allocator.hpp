@@ -35,6 +35,7 @@ struct stack_header {
   std::size_t size;        // bytes from bottom to the stack's top (the header included)
   void* fake_stack;        // ASan's fake stack of the fiber while it is switched out
   unsigned valgrind_id;    // from VALGRIND_STACK_REGISTER
+  void* tsan_fiber;        // TSan's state for the fiber on this stack, made at its first switch
 };
 
 // stack_header_of: the header of the stack a Boost context lives on, or null when the context is

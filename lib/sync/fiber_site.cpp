@@ -9,6 +9,7 @@
 #include <fiberpool/detail/wait.hpp>
 
 #include "scheduler/algorithm.hpp"
+#include "scheduler/sanitizers.hpp"
 
 namespace fiberpool::detail {
 namespace {
@@ -57,6 +58,7 @@ tag_free_list* this_thread_list() noexcept {
 // the fiber's. Only fibers fiberpool runs jobs on get one.
 struct fiber_tag final : boost::fibers::fiber_properties {
   explicit fiber_tag(boost::fibers::context* ctx) noexcept : boost::fibers::fiber_properties(ctx) {}
+  ~fiber_tag() override { scheduler::sanitizers::fiber_gone(this); }
   fiber_site site;
 
   static void* operator new(std::size_t size) {

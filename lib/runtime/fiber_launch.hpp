@@ -1,0 +1,18 @@
+// fiber_launch: makes the Boost fiber a task runs on. Its own translation unit, so that the Boost
+// templates it instantiates can be compiled without ThreadSanitizer (lib/runtime/meson.build).
+#pragma once
+
+#include <cstddef>
+
+namespace fiberpool::detail {
+
+class task;
+
+// launch_fiber: a detached fiber on a stack of `stack_size` usable bytes, made ready on the calling
+// runtime thread, that calls fiber_body(t). Throws what the stack allocator or Boost throws.
+void launch_fiber(std::size_t stack_size, task* t);
+
+// fiber_body: all a fiber does (runtime_core.cpp).
+void fiber_body(task* t) noexcept;
+
+}  // namespace fiberpool::detail
