@@ -28,7 +28,7 @@ constexpr auto gap = std::chrono::microseconds(200);
 int main(int argc, char** argv) {
   std::size_t samples = bench::arg(argc, argv, 1, 1'000);
   fiberpool::pool_options opts;
-  opts.threads = 2;
+  opts.threads = bench::arg(argc, argv, 2, 2);
   fiberpool::task_pool pool(opts);
   pool.start();
 

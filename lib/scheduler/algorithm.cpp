@@ -41,8 +41,12 @@ void algorithm::awakened(boost::fibers::context* ctx) noexcept {
     self_.ready.push_lifo(ctx);  // made ready by the running job: it runs next (ready_queue.hpp)
     workers_.wake_sleeper(self_);
   } else {
+    // Made ready by the hub or the dispatcher (a new fiber from the inbox, a wake from another
+    // thread): this thread is about to pick, and will most likely run it itself. Waking a sleeper
+    // first would cost a system call (an IPI on a VM) before the fiber runs, and the sleeper might
+    // steal it and run it later still. pick() wakes one if work is left over once it has taken.
     self_.ready.push(ctx);
-    workers_.wake_sleeper(self_);
+    self_.wake_deferred = true;
   }
   // A hosted thread between run_ready() calls: its host must learn there is work (poll_fd).
   if (self_.driver) self_.idle.wake();
@@ -68,6 +72,11 @@ FIBERPOOL_TSAN_NOINLINE boost::fibers::context* algorithm::pick() noexcept {
   // busy thread to look at I/O (an idle one does in suspend_until).
   if (tl_running && tl_running->is_context(boost::fibers::type::dispatcher_context)) poll_io();
   boost::fibers::context* ctx = self_.ready.pop();
+  // Decided once this thread takes a fiber for itself (not the dispatcher or the hub on their way).
+  if (self_.wake_deferred && !(ctx && pinned(ctx))) {
+    self_.wake_deferred = false;
+    if (self_.ready.stealable() > 0) workers_.wake_sleeper(self_);
+  }
   if (!ctx && self_.state.load(std::memory_order_relaxed) == slot_state::active) ctx = workers_.steal(self_);
   if (ctx && !pinned(ctx)) {
     ++self_.resumed;

@@ -36,6 +36,7 @@ struct worker_slot {
   std::atomic<long> hosted{0};
   std::size_t index = 0;
   std::size_t resumed = 0;        // fibers resumed by this thread (its own counter, for run_ready)
+  bool wake_deferred = false;     // fibers were made ready by the hub or dispatcher since the last pick
   host_driver* driver = nullptr;  // set on the thread of a hosted runtime
 
   // host: changes `hosted`. Only the slot's own thread calls it (Boost runs awakened() and
