@@ -22,6 +22,7 @@ boost::fibers::detail::spinlock_lock parker::lock() noexcept {
       std::this_thread::yield();
     }
   }
+  scheduler::sanitizers::lock_acquired(&splk_);
   return boost::fibers::detail::spinlock_lock(splk_, std::adopt_lock);
 }
 
@@ -34,6 +35,7 @@ bool parker::park_until(std::optional<clock::time_point> deadline) noexcept {
     waiting_ = true;
     // Both calls release lk once this context is switched out, and return with it unlocked.
     bool timed_out = false;
+    scheduler::sanitizers::lock_released(&splk_);  // Boost unlocks it where TSan cannot see
     if (!deadline) self->suspend(lk);
     else timed_out = !self->wait_until(*deadline, lk, boost::fibers::waker(waiter_));
     scheduler::sanitizers::arrived();  // control came back through a switch: complete it

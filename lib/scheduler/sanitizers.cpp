@@ -315,6 +315,9 @@ void fiber_gone(const void* props) noexcept {
   __tsan_acquire(const_cast<void*>(props));  // the fiber's end (tsan_switching_to)
 }
 
+void lock_acquired(const void* lock) noexcept { __tsan_acquire(const_cast<void*>(lock)); }
+void lock_released(const void* lock) noexcept { __tsan_release(const_cast<void*>(lock)); }
+
 void stack_freed(void* header) noexcept {
   auto* h = static_cast<stack_header*>(header);
   __tsan_acquire(h);  // the fiber's end (tsan_switching_to)

@@ -79,11 +79,17 @@ void stack_freed(void* header) noexcept;
 // reference goes, maybe on another thread than the one it ended on, and TSan does not see that
 // Boost's reference count orders the two.
 void fiber_gone(const void* props) noexcept;
+// lock_released / lock_acquired: a lock we hand to Boost.Fiber (which unlocks it, uninstrumented,
+// once the fiber is switched out) still orders the next holder after us.
+void lock_released(const void* lock) noexcept;
+void lock_acquired(const void* lock) noexcept;
 #else
 #define FIBERPOOL_NO_TSAN
 #define FIBERPOOL_TSAN_NOINLINE
 inline void stack_freed(void*) noexcept {}
 inline void fiber_gone(const void*) noexcept {}
+inline void lock_released(const void*) noexcept {}
+inline void lock_acquired(const void*) noexcept {}
 #endif
 
 // register_stack / deregister_stack: valgrind's stack registry (FIBERPOOL_VALGRIND builds).
