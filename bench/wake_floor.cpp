@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
   std::vector<double> ns;
   for (std::size_t i = 0; i < samples; ++i)
     ns.push_back(std::chrono::duration<double, std::nano>(woke[i] - sent[i]).count());
-  bench::metric("wake_floor.p50_ns", bench::percentile(ns, 50));
-  bench::metric("wake_floor.p99_ns", bench::percentile(ns, 99));
-  bench::metric("wake_floor.p999_ns", bench::percentile(ns, 99.9));
+  bench::metric("wake.floor_p50_ns", bench::percentile(ns, 50));
+  bench::metric("wake.floor_p99_ns", bench::percentile(ns, 99));
+  bench::metric("wake.floor_p999_ns", bench::percentile(ns, 99.9));
 }

@@ -71,7 +71,9 @@ long long skynet(long long num, long long size) {
 
 }  // namespace
 
-// usage: peer-boost-fiber spawn N | yield N | skynet LEAVES
+// usage: peer-boost-fiber spawn N | yield N | yield_ws N | skynet LEAVES
+// yield_ws: the yield workload under Boost's work_stealing algorithm (one thread), which pays for
+// stealing as fiberpool's scheduler does: detach/attach on every switch and a locked queue.
 int main(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(stderr, "usage: %s spawn|yield|skynet N\n", argv[0]);
@@ -79,6 +81,11 @@ int main(int argc, char** argv) {
   }
   std::string what = argv[1];
   auto n = bench::arg(argc, argv, 2, 0);
+  if (what == "yield_ws") {
+    fibers::use_scheduling_algorithm<fibers::algo::work_stealing>(1);
+    bench::metric("yield.ws_ns_per_switch", yield(n));
+    return 0;
+  }
   fibers::use_scheduling_algorithm<fibers::algo::round_robin>();
   if (what == "spawn") {
     bench::metric("spawn.t1.ns_per_job", spawn(n));
