@@ -155,7 +155,8 @@ class task_pool {
   // has_group: the pool knows the group (group_ids() would not throw).
   bool has_group(std::string_view group) const;
   // cancel: checks every id first, and throws without cancelling anything if one is not
-  // cancellable: invalid_job_id (never a job of this pool, or forgotten by flush()), already_ended
+  // cancellable: invalid_job_id (never a job of this pool, forgotten by flush(), or a map's item
+  // that has ended: maps do not make the pool remember their items), already_ended
   // (it ended), already_cancelled (cancelled or killed before, by cancel(), terminate_job() or
   // cancel_group()). Then cancels all of them as terminate_job(id, SIGTERM) does: queued ones
   // end cancelled, running ones are killed. Does not wait for them to end.
@@ -177,7 +178,8 @@ class task_pool {
   bool is_full() const;
   // flush: forgets ended jobs, so that a long-lived pool's memory does not grow with its history:
   // their ids become unknown (cancel() throws invalid_job_id for them), and groups with no live job
-  // and no running map are forgotten. Until then each ended job costs 8 bytes (info().remembered).
+  // and no running map are forgotten. Until then each ended job applied by apply() costs 8 bytes
+  // (info().remembered); a map's items are never remembered.
   void flush();
   // gather_and_close: lock(); wait for every queued and running job and every map to end (maps no
   // longer wait for their consumers: results not yet read are kept in their streams); close().

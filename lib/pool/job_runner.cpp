@@ -137,8 +137,11 @@ void pool_core::complete(job_record& rec, job_state end, slot_kind slot, bool de
     }
     rec.site = nullptr;
     forget_live(rec);
-    // Remembered until flush(), so that cancel() can tell an ended job from an unknown id.
-    ended_ids_.add(rec.id(), end == job_state::cancelled || rec.kill_requested());
+    // Remembered until flush(), so that cancel() can tell an ended job from an unknown id. Not a
+    // map's item: its outcome in the stream is its record, and a map over ten million items must
+    // not grow the pool by ten million ids.
+    if (!(rec.extras && rec.extras->listener))
+      ended_ids_.add(rec.id(), end == job_state::cancelled || rec.kill_requested());
     ++ended_[static_cast<std::size_t>(end)];
     if (slot == slot_kind::pooled) --running_;
     if (slot == slot_kind::borrowed) --borrowed_;
