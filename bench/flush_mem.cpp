@@ -1,5 +1,6 @@
 // flush_mem: RSS of a long-lived pool that runs `jobs` jobs, flush()ing every `every` of them:
-// flat, whatever the number of jobs run; and, for contrast, the same without flush().
+// flat, whatever the number of jobs run; and, for contrast, the same without flush() (8 bytes a
+// job). Arguments: jobs, every, limit, threads.
 #include <algorithm>
 #include <cstdio>
 
@@ -16,10 +17,10 @@ struct growth {
 };
 
 // run: `jobs` trivial jobs in batches of `every`; after each batch waits for it (and flushes).
-growth run(std::size_t jobs, std::size_t every, bool flush) {
+growth run(std::size_t jobs, std::size_t every, std::size_t limit, std::size_t threads, bool flush) {
   fiberpool::pool_options opts;
-  opts.threads = 2;
-  opts.limit = 1000;
+  opts.threads = threads;
+  opts.limit = limit;
   fiberpool::task_pool pool(opts);
   pool.start();
   fiberpool::job_options grouped;
@@ -51,12 +52,19 @@ growth run(std::size_t jobs, std::size_t every, bool flush) {
 int main(int argc, char** argv) {
   std::size_t jobs = bench::arg(argc, argv, 1, 200'000);
   std::size_t every = bench::arg(argc, argv, 2, 10'000);
+  // A limit of 100 keeps the stack caches' share of RSS steady (with 1,000 jobs running at once
+  // their working size swings by megabytes, which would hide what this measures).
+  std::size_t limit = bench::arg(argc, argv, 3, 100);
+  // One thread by default: with two, stacks freed on one thread and refilled on the other make the
+  // stack caches grow towards their bounds (thousands of stacks, tens of MiB) over the first few
+  // hundred thousand jobs, whatever flush() does.
+  std::size_t threads = bench::arg(argc, argv, 4, 1);
   bench::metric("flush_mem.jobs", static_cast<double>(jobs));
-  auto flushed = run(jobs, every, true);
+  auto flushed = run(jobs, every, limit, threads, true);
   bench::metric("flush_mem.flushed_rss_growth_kib", flushed.kib);
   bench::metric("flush_mem.flushed_rss_end_kib", flushed.end_kib);
   bench::metric("flush_mem.flushed_remembered", flushed.remembered);
-  auto kept = run(jobs, every, false);
+  auto kept = run(jobs, every, limit, threads, false);
   bench::metric("flush_mem.unflushed_rss_growth_kib", kept.kib);
   bench::metric("flush_mem.unflushed_rss_end_kib", kept.end_kib);
   bench::metric("flush_mem.unflushed_remembered", kept.remembered);

@@ -625,6 +625,22 @@ TEST_CASE("a map's feeder is no job: this_job::id() is 0 in the input range") {
   });
 }
 
+TEST_CASE("a map's items are not remembered once ended, and its group goes with flush()") {
+  with_threads([](std::size_t threads) {
+    task_pool pool(pool_opts(threads));
+    pool.start();
+    auto stream = pool.map([](int i) { return i; }, std::views::iota(0, 300), 5);
+    job_id last = 0;
+    for (auto& o : stream) last = o.id();
+    CHECK(pool.info().succeeded == 300);
+    CHECK(pool.info().remembered == 0);
+    CHECK_THROWS_AS(pool.cancel({last}), invalid_job_id);
+    CHECK(pool.has_group(stream.group()));
+    pool.flush();
+    CHECK_FALSE(pool.has_group(stream.group()));
+  });
+}
+
 TEST_CASE("a moved-from stream says so") {
   with_threads([](std::size_t threads) {
     task_pool pool(pool_opts(threads));
