@@ -278,6 +278,32 @@ TEST_CASE("map results may be move-only") {
   });
 }
 
+TEST_CASE("cancelling one item's job is that item's outcome; the map goes on") {
+  with_threads([](std::size_t threads) {
+    task_pool pool(pool_opts(threads));
+    pool.start();
+    event gate, never;
+    semaphore started(0);
+    auto stream = pool.map([&](int i) {
+      started.release();
+      if (i == 1) never.wait();
+      gate.wait();
+      return i;
+    }, std::views::iota(0, 5), 3);
+    for (int i = 0; i < 3; ++i) started.acquire();
+    auto ids = pool.group_ids(stream.group());
+    REQUIRE(ids.size() == 3);
+    pool.cancel({ids[1]});  // ids ascend in input order: item 1's job
+    gate.set();
+    CHECK(stream.next() == 0);
+    CHECK_THROWS_AS(stream.next(), job_terminated);
+    CHECK(stream.next() == 2);
+    CHECK(stream.next() == 3);
+    CHECK(stream.next() == 4);
+    CHECK_FALSE(stream.next());
+  });
+}
+
 TEST_CASE("the input range's exception is the last outcome, after the items before it") {
   with_threads([](std::size_t threads) {
     task_pool pool(pool_opts(threads));
