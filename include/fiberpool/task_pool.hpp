@@ -56,15 +56,18 @@ class task_pool {
   void start();
   // close: stops accepting jobs (apply() throws pool_closed); queued and running jobs go on.
   void close();
-  // stop: close(); emit pool_preshutdown; wait for every queued and running job to end; emit
-  // pool_postshutdown; -> stopped. On a pool never started, queued jobs end cancelled.
+  // stop: close(); emit pool_preshutdown; wait for every queued and running job to end, and for
+  // every running map to apply its whole input (it no longer waits for its reader; an endless map
+  // never ends: cancel_group() it first, or use stop_for()); emit pool_postshutdown; -> stopped.
+  // On a pool never started, queued jobs end cancelled and maps stop.
   // From a job of this pool: throws deadlock_error. A stopped pool: no-op.
   void stop();
-  // stop_for: as stop(), but jobs still queued or running after `grace` are cancelled or
-  // terminated; true if everything ended within grace.
+  // stop_for: as stop(), but after `grace` maps still running are stopped and jobs still queued
+  // or running are cancelled or terminated; true if everything ended within grace.
   bool stop_for(clock::duration grace);
-  // terminate: close; emit pool_preshutdown; cancel queued jobs, kill running ones and wait for
-  // them to unwind; emit pool_postshutdown; -> stopped. From a job of this pool: deadlock_error.
+  // terminate: close; emit pool_preshutdown; stop running maps, cancel queued jobs, kill running
+  // ones and wait for them to unwind; emit pool_postshutdown; -> stopped. From a job of this pool:
+  // deadlock_error.
   void terminate();
   // restart: replaces the scheduler threads (the shared runtime's, for a pool on one); no job is
   // lost; returns once a no-op job has run on the new threads. Throws error unless running.
@@ -139,8 +142,9 @@ class task_pool {
   // drive the pool's jobs themselves until those end.
   void register_with_event_loop(event_loop& loop);
 
-  // waitall: waits until nothing is queued or running. From a job of this pool: deadlock_error.
-  // Cancellation point.
+  // waitall: waits until nothing is queued or running. A map waiting for its reader has nothing
+  // queued or running: gather_and_close() and stop() wait for maps. From a job of this pool:
+  // deadlock_error. Cancellation point.
   void waitall();
   // waitall_for: as waitall(), false if jobs remain after d.
   bool waitall_for(clock::duration d);
@@ -182,7 +186,8 @@ class task_pool {
   // (info().remembered); a map's items are never remembered.
   void flush();
   // gather_and_close: lock(); wait for every queued and running job and every map to end (maps no
-  // longer wait for their consumers: results not yet read are kept in their streams); close().
+  // longer wait for their readers: results not yet read are kept in their streams; an endless map
+  // never ends, cancel_group() it first); close().
   // Never throws a job's error (those stay with the job handles and streams) and never leaves
   // the pool open: if the wait itself is interrupted (the calling job is killed), the pool is
   // closed before the kill propagates. From a job of this pool: deadlock_error; on a pool never
