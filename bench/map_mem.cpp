@@ -1,5 +1,6 @@
 // map_mem: RSS while a map runs over a lazily generated range of `items` elements with
 // num_concurrent `window`, its results read as they come: flat, whatever the number of items.
+// Arguments: items, window, threads.
 #include <algorithm>
 #include <cstdint>
 #include <ranges>
@@ -11,8 +12,11 @@
 int main(int argc, char** argv) {
   std::size_t items = bench::arg(argc, argv, 1, 1'000'000);
   std::size_t window = bench::arg(argc, argv, 2, 100);
+  // Two threads by default (a map's jobs run on all of them); with two, the stack caches drift
+  // towards their working size for a while (stacks freed on one thread, refilled on the other).
+  std::size_t threads = bench::arg(argc, argv, 3, 2);
   fiberpool::pool_options opts;
-  opts.threads = 2;
+  opts.threads = threads;
   fiberpool::task_pool pool(opts);
   pool.start();
   pool.apply([] {}).get();
