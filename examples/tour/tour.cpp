@@ -2,6 +2,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <ranges>
+#include <stdexcept>
 #include <string>
 
 #include <fiberpool/fiberpool.hpp>
@@ -54,8 +56,25 @@ int main() {
     std::printf("stuck job killed by signal %d\n", k.signal());
   }
 
+  // map() pulls its input lazily, never more than num_concurrent items in flight, and streams the
+  // results in input order (map_unordered: completion order). An item's exception is rethrown for
+  // that item only; the stream goes on.
+  auto squares = pool.map([](int x) {
+    if (x == 3) throw std::domain_error("no squares of three today");
+    return x * x;
+  }, std::views::iota(1, 6), /*num_concurrent=*/2);
+  for (;;) {
+    try {
+      auto square = squares.next();
+      if (!square) break;
+      std::printf("square %d\n", *square);
+    } catch (const std::domain_error& e) {
+      std::printf("one item failed: %s\n", e.what());
+    }
+  }
+
   pool.stop();                       // close, wait for every job, emit the shutdown signals
   auto info = pool.info();
-  std::printf("succeeded %zu, terminated %zu\n", info.succeeded, info.terminated);
-  return info.succeeded == 2 && info.terminated == 1 ? 0 : 1;
+  std::printf("succeeded %zu, failed %zu, terminated %zu\n", info.succeeded, info.failed, info.terminated);
+  return info.succeeded == 6 && info.failed == 1 && info.terminated == 1 ? 0 : 1;
 }

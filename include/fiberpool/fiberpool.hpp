@@ -8,8 +8,10 @@
 #include <fiberpool/job.hpp>
 #include <fiberpool/log.hpp>
 #include <fiberpool/options.hpp>
+#include <fiberpool/result_stream.hpp>
 #include <fiberpool/runtime.hpp>
 #include <fiberpool/signals.hpp>
+#include <fiberpool/simple_task_pool.hpp>
 #include <fiberpool/sync.hpp>
 #include <fiberpool/task_pool.hpp>
 #include <fiberpool/this_job.hpp>

@@ -53,6 +53,8 @@ struct pool_info {
   std::size_t failed = 0;
   std::size_t terminated = 0;
   std::size_t cancelled = 0;
+  std::size_t remembered = 0;  // ended jobs whose ids the pool keeps (8 bytes each) until flush()
+  std::size_t groups = 0;      // task groups the pool knows (see task_pool::group_ids)
 };
 
 }  // namespace fiberpool

@@ -32,18 +32,31 @@ std::unique_ptr<job_extras> pool_core::make_extras(job_options&& o) const {
   return x;
 }
 
-void pool_core::submit(job_record& rec, job_options&& o) {
+void pool_core::submit(job_record& rec, job_options&& o, map_feeder* from) {
   ref_ptr<job_record> pool_ref(&rec);  // adopted; handed to live_ once the job is accepted
   rec.owner = this;
   rec.extras = make_extras(std::move(o));
+  if (from) {
+    if (!rec.extras) rec.extras = std::make_unique<job_extras>();
+    rec.extras->listener = from->listener;
+  }
   job_record* caller = current_job();
   bool from_own_job = caller && caller->owner == this;
 
   std::unique_lock lk(mu_);
   bool start_now = false;
   for (;;) {
-    if (state_ == pool_state::closed || state_ == pool_state::stopped)
-      throw pool_closed(closed_message(opts.name, state_));
+    if (from) {
+      // A map admitted before lock() or close() goes on through them, as a queued job would; only
+      // stopping its feeder (cancel_group, cancel_all, terminate) ends it.
+      from->raise_cancellation();
+    } else {
+      if (state_ == pool_state::closed || state_ == pool_state::stopped)
+        throw pool_closed(closed_message(opts.name, state_));
+      if (locked_)
+        throw pool_locked("fiberpool: pool '" + opts.name + "' is locked and accepts no new jobs; unlock() it "
+                          "first (queued jobs and running maps go on while it is locked)");
+    }
     if (from_own_job && running_ >= limit_) {
       // eventlet's rule: a job applying into its own full pool runs the child on its own fiber,
       // so recursion cannot deadlock waiting for a slot it holds itself.
@@ -52,7 +65,9 @@ void pool_core::submit(job_record& rec, job_options&& o) {
       rec.state_.store(job_state::running, std::memory_order_release);
       break;
     }
-    start_now = state_ == pool_state::running && running_ < limit_ && !queue_head_;
+    // A closed pool still starts jobs: a map's items (admitted before close()) get here.
+    start_now = started_ && (state_ == pool_state::running || state_ == pool_state::closed) && running_ < limit_ &&
+                !queue_head_;
     if (start_now || waiting_ < opts.max_queued) break;
     if (opts.on_overflow == overflow::reject)
       throw pool_full("fiberpool: pool '" + opts.name + "' has " + std::to_string(waiting_) +
@@ -63,7 +78,11 @@ void pool_core::submit(job_record& rec, job_options&& o) {
       lk.lock();
     }
   }
+  // Joining a group may allocate (a new group), so it comes before anything that must be undone.
+  group_state* grp = nullptr;
+  if (rec.extras && !rec.extras->group.empty()) grp = from ? from->grp : &group_named(rec.extras->group);
   live_.insert(rec.id(), pool_ref.get());
+  if (grp) grp->join(rec);
   if (start_now) {
     ++running_;
     rec.state_.store(job_state::running, std::memory_order_release);
@@ -96,11 +115,16 @@ void pool_core::submit(job_record& rec, job_options&& o) {
 void pool_core::withdraw(job_record& rec) noexcept {
   {
     std::lock_guard lk(mu_);
-    live_.erase(rec.id());
+    forget_live(rec);
     --running_;
     if (idle()) idle_waiters_.notify_all();
   }
   rec.release();  // the pool's reference; the caller's handle goes with the exception
+}
+
+void pool_core::forget_live(job_record& rec) noexcept {
+  live_.erase(rec.id());
+  if (rec.extras && rec.extras->grp) rec.extras->grp->leave(rec);
 }
 
 void pool_core::enqueue(job_record& rec) noexcept {

@@ -21,7 +21,7 @@ const char* job_name(const job_record& rec) {
 
 job_record* current_job() noexcept {
   fiber_site* site = this_fiber_site();
-  return site ? static_cast<job_record*>(site->current) : nullptr;
+  return site && site->hosts_jobs ? static_cast<job_record*>(site->current) : nullptr;
 }
 
 void pool_core::run_job(job_record& rec) noexcept {
@@ -136,7 +136,12 @@ void pool_core::complete(job_record& rec, job_state end, slot_kind slot, bool de
       }
     }
     rec.site = nullptr;
-    live_.erase(rec.id());
+    forget_live(rec);
+    // Remembered until flush(), so that cancel() can tell an ended job from an unknown id. Not a
+    // map's item: its outcome in the stream is its record, and a map over ten million items must
+    // not grow the pool by ten million ids.
+    if (!(rec.extras && rec.extras->listener))
+      ended_ids_.add(rec.id(), end == job_state::cancelled || rec.kill_requested());
     ++ended_[static_cast<std::size_t>(end)];
     if (slot == slot_kind::pooled) --running_;
     if (slot == slot_kind::borrowed) --borrowed_;
@@ -152,6 +157,8 @@ void pool_core::complete(job_record& rec, job_state end, slot_kind slot, bool de
     std::lock_guard lk(rec.mu);
     rec.waiters.notify_all();
   }
+  // A map's item: its stream may hand the outcome out now, and its feeder pull the next item.
+  if (rec.extras && rec.extras->listener) rec.extras->listener->job_recorded(rec);
   if (decide_kill && end == job_state::failed) {
     SPDLOG_LOGGER_DEBUG(log, "fiberpool: job {} ({}) in pool '{}' failed: {}", rec.id(), job_name(rec), opts.name,
                         describe(rec.error));

@@ -58,6 +58,8 @@ bool pool_core::begin_shutdown(const char* what) {
       never_started = !started_;
       state_ = pool_state::closed;
       room_waiters_.notify_all();  // submitters blocked on a full queue must now see pool_closed
+      // A pool that never started cannot run its maps' jobs either: their feeders stop.
+      if (never_started) stop_feeders();
     }
   }
   if (!first) {
@@ -85,18 +87,33 @@ void pool_core::finish_shutdown() {
 
 void pool_core::stop() {
   if (!begin_shutdown("stop()")) return;
-  waitall_until(std::nullopt);
+  let_maps_finish();
+  waitall_until(std::nullopt, true);
   finish_shutdown();
+}
+
+void pool_core::let_maps_finish() {
+  std::lock_guard lk(mu_);
+  unbound_feeders();
+}
+
+void pool_core::stop_everything(int signal) {
+  {
+    std::lock_guard lk(mu_);
+    stop_feeders();
+  }
+  kill_all(signal);
 }
 
 bool pool_core::stop_for(clock::duration grace) {
   if (!begin_shutdown("stop_for()")) return true;
-  bool in_time = waitall_until(clock::now() + grace);
+  let_maps_finish();
+  bool in_time = waitall_until(clock::now() + grace, true);
   if (!in_time) {
     SPDLOG_LOGGER_WARN(log, "fiberpool: pool '{}': jobs still running after the grace period; terminating them",
                        opts.name);
-    kill_all(SIGTERM);
-    waitall_until(std::nullopt);
+    stop_everything(SIGTERM);
+    waitall_until(std::nullopt, true);
   }
   finish_shutdown();
   return in_time;
@@ -104,8 +121,8 @@ bool pool_core::stop_for(clock::duration grace) {
 
 void pool_core::terminate() {
   if (!begin_shutdown("terminate()")) return;
-  kill_all(SIGTERM);
-  waitall_until(std::nullopt);
+  stop_everything(SIGTERM);
+  waitall_until(std::nullopt, true);
   finish_shutdown();
 }
 
@@ -142,20 +159,24 @@ void pool_core::kill_all(int signal) {
   });
 }
 
+job_record* pool_core::cancel_job(job_record& rec, int signal) noexcept {
+  if (rec.ending) return nullptr;
+  if (rec.state() == job_state::queued) {
+    unlink_queued(rec);
+    rec.ending = true;
+    return &rec;
+  }
+  request_cancel(rec, cancel_kind::kill, signal);
+  return nullptr;
+}
+
 bool pool_core::terminate_job(job_id id, int signal) {
   job_record* cancelled = nullptr;
   {
     std::lock_guard lk(mu_);
     job_record* found = live_.find(id);
     if (!found || found->ending) return false;
-    job_record& rec = *found;
-    if (rec.state() == job_state::queued) {
-      unlink_queued(rec);
-      rec.ending = true;
-      cancelled = &rec;
-    } else {
-      request_cancel(rec, cancel_kind::kill, signal);
-    }
+    cancelled = cancel_job(*found, signal);
   }
   if (cancelled) complete(*cancelled, job_state::cancelled, slot_kind::none);
   return true;
@@ -166,12 +187,13 @@ void pool_core::waitall() {
   waitall_until(std::nullopt);
 }
 
-bool pool_core::waitall_until(std::optional<clock::time_point> deadline) {
+bool pool_core::waitall_until(std::optional<clock::time_point> deadline, bool with_maps) {
   detail::raise_cancellation();
   std::unique_lock lk(mu_);
-  while (!idle()) {
+  auto done = [&] { return with_maps ? quiet() : idle(); };
+  while (!done()) {
     auto st = wait_on(idle_waiters_, lk, deadline);
-    if (st == wait_status::timed_out) return idle();
+    if (st == wait_status::timed_out) return done();
     if (st == wait_status::cancelled) {
       lk.unlock();
       detail::raise_cancellation();

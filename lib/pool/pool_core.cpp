@@ -138,6 +138,8 @@ pool_info pool_core::info() const {
   i.failed = ended_[static_cast<std::size_t>(job_state::failed)];
   i.terminated = ended_[static_cast<std::size_t>(job_state::terminated)];
   i.cancelled = ended_[static_cast<std::size_t>(job_state::cancelled)];
+  i.remembered = ended_ids_.size();
+  i.groups = groups_.size();
   return i;
 }
 

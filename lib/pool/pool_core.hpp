@@ -3,12 +3,18 @@
 
 #include <array>
 #include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fiberpool/detail/job_record.hpp>
+#include <fiberpool/detail/map_feeder.hpp>
 #include <fiberpool/detail/wait.hpp>
 #include <fiberpool/options.hpp>
 #include <fiberpool/event_loop.hpp>
@@ -18,6 +24,8 @@
 #include <fiberpool/timer.hpp>
 #include <fiberpool/types.hpp>
 
+#include "pool/ended_log.hpp"
+#include "pool/group_state.hpp"
 #include "pool/live_table.hpp"
 
 namespace spdlog { class logger; }
@@ -48,7 +56,8 @@ class pool_core {
   ~pool_core();
 
   // admission.cpp
-  void submit(job_record& rec, job_options&& opts);
+  // submit: apply()'s admission; `from` is the map feeder applying an item's job, if any.
+  void submit(job_record& rec, job_options&& opts, map_feeder* from = nullptr);
   void grow(std::size_t n);
   void shrink(std::size_t n);
   void resize(std::size_t new_limit);
@@ -67,7 +76,28 @@ class pool_core {
   void restart();
   bool terminate_job(job_id id, int signal);
   void waitall();
-  bool waitall_until(std::optional<clock::time_point> deadline);
+  // waitall_until: until nothing is queued or running, and with `with_maps` no map is feeding.
+  bool waitall_until(std::optional<clock::time_point> deadline, bool with_maps = false);
+
+  // groups.cpp
+  std::vector<job_id> group_ids(std::string_view group) const;
+  bool has_group(std::string_view group) const;
+  void cancel(std::span<const job_id> ids);
+  void cancel_group(std::string_view group);
+  void cancel_all();
+  void flush();
+
+  // maps.cpp
+  void lock();
+  void unlock();
+  bool is_locked() const;
+  bool is_full() const;
+  void gather_and_close();
+  // start_map: admits a map: registers its feeder with a new group and starts the feeder's fiber.
+  // Returns the group's name. The pool owns the feeder from then on.
+  std::string start_map(map_feeder& f, std::string group);
+  void run_feeder(map_feeder& f) noexcept;      // on the feeder's own fiber
+  void discard_feeder(map_feeder& f) noexcept;  // the runtime could not give it a fiber
 
   // pool_core.cpp
   pool_state state() const;
@@ -99,6 +129,7 @@ class pool_core {
   void launch(job_record& rec);
   void run_inline(job_record& rec) noexcept;
   void withdraw(job_record& rec) noexcept;  // undoes the admission of a job that could not start
+  void forget_live(job_record& rec) noexcept;  // mu_ held: off the live table and out of its group
   template <class F>
   void change_limit(F&& next_limit);
 
@@ -120,8 +151,27 @@ class pool_core {
   void finish_shutdown();
   void kill_all(int signal);
   void cancel_all_queued();
+  void let_maps_finish();            // stop(): maps run to their end without their consumers
+  void stop_everything(int signal);  // feeders stopped, queued jobs cancelled, running ones killed
+  // cancel_job (mu_ held): a queued job is taken off the queue and returned (the caller records
+  // its end as cancelled once mu_ is released); a running one gets a kill request.
+  job_record* cancel_job(job_record& rec, int signal) noexcept;
   bool idle() const noexcept { return running_ == 0 && borrowed_ == 0 && waiting_ == 0; }
+  bool quiet() const noexcept { return idle() && feeders_ == 0; }
   void check_not_own_job(const char* what) const;
+
+  // groups.cpp (mu_ held)
+  group_state& group_named(std::string_view name);  // found or made
+  void check_cancellable(job_id id) const;          // throws what cancel() throws for id
+  // cancel_members: cancel_job() for every live member, each leaving the group.
+  void cancel_members(group_state& g, std::vector<job_record*>& cancelled) noexcept;
+  void forget_groups() noexcept;
+
+  // maps.cpp (mu_ held)
+  void stop_feeder(map_feeder& f) noexcept;
+  void stop_feeders() noexcept;
+  void unbound_feeders() noexcept;
+  void retire_feeder(map_feeder& f) noexcept;  // mu_ not held
 
   std::unique_ptr<fiberpool::runtime> owned_rt_;
   std::unique_ptr<loop_driver> loop_driver_;  // register_with_event_loop()
@@ -143,7 +193,13 @@ class pool_core {
   live_table live_;                               // each entry holds the pool's reference
   std::array<std::size_t, 6> ended_{};            // indexed by job_state
   wait_list room_waiters_;                        // overflow::block submitters
-  wait_list idle_waiters_;                        // waitall / stop
+  wait_list idle_waiters_;                        // waitall / stop / gather_and_close
+  bool locked_ = false;                           // lock(): apply() and map() refused
+  std::size_t feeders_ = 0;                       // map feeders not yet retired
+  std::uint64_t next_map_ = 0;                    // names groups of maps given none: "map-<n>"
+  ended_log ended_ids_;                           // until flush()
+  // Task groups by name; a group lives until cancel_group(), cancel_all(), or flush() once idle.
+  std::map<std::string, std::unique_ptr<group_state>, std::less<>> groups_;
   fiberpool::event stopped_;                      // set once state_ is stopped
 };
 

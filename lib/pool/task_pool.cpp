@@ -40,6 +40,21 @@ fiberpool::timer& task_pool::timer() { return core_->timer(); }
 const std::string& task_pool::name() const { return core_->opts.name; }
 fiberpool::runtime& task_pool::runtime() { return core_->runtime(); }
 
+std::vector<job_id> task_pool::group_ids(std::string_view group) const { return core_->group_ids(group); }
+bool task_pool::has_group(std::string_view group) const { return core_->has_group(group); }
+void task_pool::cancel(std::span<const job_id> ids) { core_->cancel(ids); }
+void task_pool::cancel_group(std::string_view group) { core_->cancel_group(group); }
+void task_pool::cancel_all() { core_->cancel_all(); }
+void task_pool::lock() { core_->lock(); }
+void task_pool::unlock() { core_->unlock(); }
+bool task_pool::is_locked() const { return core_->is_locked(); }
+bool task_pool::is_full() const { return core_->is_full(); }
+void task_pool::flush() { core_->flush(); }
+void task_pool::gather_and_close() { core_->gather_and_close(); }
+std::string task_pool::launch_map(detail::map_feeder& feeder, std::string group) {
+  return core_->start_map(feeder, std::move(group));
+}
+
 void task_pool::waitall() { core_->waitall(); }
 bool task_pool::waitall_for(clock::duration d) {
   return core_->waitall_until(clock::now() + d);

@@ -20,8 +20,21 @@
 namespace fiberpool::detail {
 
 class pool_core;
+class job_record;
+struct group_state;
 
-// What a job carries only when job_options asked for it, so a plain job stays small.
+// end_listener: what a job's owner inside the library (a map's result stream) is told once the
+// job's end is fully recorded: its slot freed, its state terminal, its waiters woken.
+class end_listener {
+ public:
+  virtual void job_recorded(job_record& rec) noexcept = 0;
+
+ protected:
+  ~end_listener() = default;
+};
+
+// What a job carries only when job_options asked for it (or it belongs to a group or a map), so a
+// plain job stays small.
 struct job_extras {
   std::string name;
   std::string group;
@@ -31,6 +44,13 @@ struct job_extras {
   std::function<void(job_id, job_state, std::exception_ptr)> on_ended;
   timer_handle soft_timer;   // armed while the job runs
   timer_handle hard_timer;
+  // The pool layer's: the group the job is a live member of (null once that group is forgotten),
+  // its links in the group's member list (all guarded by the owner's lock), and the map to tell
+  // of its end.
+  group_state* grp = nullptr;
+  job_record* group_prev = nullptr;
+  job_record* group_next = nullptr;
+  std::shared_ptr<end_listener> listener;
 };
 
 // What a cancel request asks for; a stronger request replaces a weaker one, never the reverse.
@@ -75,6 +95,10 @@ class job_record : public task, public cancellable {
 
   // kill_exception: what a pending kill or hard limit raises (null when none is pending).
   std::exception_ptr kill_exception() const;
+  // kill_requested: a kill (terminate_job, cancel, terminate) is pending or was delivered.
+  bool kill_requested() const noexcept {
+    return static_cast<cancel_kind>(cancel.load(std::memory_order_acquire) & 0xff) == cancel_kind::kill;
+  }
   // request: strengthens the cancel request (never weakens it); true if it changed.
   bool request(cancel_kind kind, int signal) noexcept;
   // expire_limits: requests the soft/hard limit whose deadline passed. Cancellation points call it
@@ -137,6 +161,11 @@ class result_record : public job_record {
     else if constexpr (std::is_copy_constructible_v<R>) return *value_;
     else return std::move(*value_);
   }
+  // take: the result, moved out; for the one reader of a record no handle shares (a map's stream).
+  R take() {
+    if constexpr (std::is_reference_v<R>) return value_->get();
+    else return std::move(*value_);
+  }
 
  protected:
   template <class F>
@@ -150,6 +179,7 @@ template <>
 class result_record<void> : public job_record {
  public:
   void result() {}
+  void take() {}
 
  protected:
   template <class F>

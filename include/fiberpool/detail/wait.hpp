@@ -28,6 +28,9 @@ struct fiber_site {
   spin_mutex mu;
   parker* parked = nullptr;         // guarded by mu
   cancellable* current = nullptr;   // written only by the fiber itself
+  // hosts_jobs: `current` is a pool's job record. False on a map's feeder fiber, whose `current`
+  // is the feeder: cancellable like a job, but no job (this_job::id() is 0 there).
+  bool hosts_jobs = true;
 
   // wake: makes a parked wait return so it can see a new cancel request. Never suspends.
   void wake() noexcept {
