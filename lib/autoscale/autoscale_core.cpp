@@ -1,0 +1,101 @@
+// autoscale_core: construction, and the members that only change state and wake run().
+#include "autoscale/autoscale_core.hpp"
+
+#include <cstdint>
+
+#include <fiberpool/log.hpp>
+
+#include "autoscale/options_check.hpp"
+
+namespace fiberpool::detail {
+
+namespace {
+
+const autoscaled_options& checked(const autoscaled_options& o) {
+  check(o);
+  return o;
+}
+
+// The pool admits every task at once: the autoscaled pool does its own admission, and a task
+// queued behind a slot not yet released would look started to it but not run.
+pool_options unlimited(pool_options p) {
+  p.limit = SIZE_MAX;
+  return p;
+}
+
+}  // namespace
+
+autoscale_core::autoscale_core(autoscaled_options opts, pool_options pool)
+    : opts_(checked(opts)),
+      ratios_{opts_.scale_up_step_ratio, opts_.scale_down_step_ratio, opts_.desired_concurrency_ratio},
+      name_(pool.name),
+      log_(pool.logger ? pool.logger : fiberpool::logger()),
+      settings_(opts_.concurrency),
+      desired_(opts_.concurrency.desired),
+      window_(opts_.concurrency.max_tasks_per_minute),
+      pool_(unlimited(std::move(pool))) {
+  pool_.start();
+  status_ = opts_.status ? opts_.status
+                         : std::make_shared<default_system_status>(pool_.runtime(), opts_.status_options, log_);
+}
+
+autoscale_core::~autoscale_core() {
+  // Before the pool's own teardown: its tasks unwind while status_ and the state still exist.
+  status_.reset();
+}
+
+void autoscale_core::abort() {
+  {
+    std::lock_guard lk(mu_);
+    abort_requested_ = true;
+  }
+  wake_.set();
+}
+
+void autoscale_core::pause() {
+  std::lock_guard lk(mu_);
+  paused_ = true;
+}
+
+void autoscale_core::resume() {
+  {
+    std::lock_guard lk(mu_);
+    paused_ = false;
+  }
+  wake_.set();
+}
+
+bool autoscale_core::paused() const {
+  std::lock_guard lk(mu_);
+  return paused_;
+}
+
+std::size_t autoscale_core::current() const {
+  std::lock_guard lk(mu_);
+  return current_;
+}
+
+std::size_t autoscale_core::desired() const {
+  std::lock_guard lk(mu_);
+  return desired_;
+}
+
+concurrency_settings autoscale_core::concurrency() const {
+  std::lock_guard lk(mu_);
+  auto s = settings_;
+  s.desired = desired_;
+  return s;
+}
+
+void autoscale_core::set_concurrency(const concurrency_settings& s) {
+  s.validate();
+  {
+    std::lock_guard lk(mu_);
+    settings_ = s;
+    desired_ = s.desired;
+    window_.set_limit(s.max_tasks_per_minute);
+  }
+  wake_.set();
+}
+
+}  // namespace fiberpool::detail
