@@ -68,8 +68,9 @@ struct autoscaled_options {
 // callable from any thread and from any fiber, including a task.
 class autoscaled_pool {
  public:
-  // autoscaled_pool: makes and starts the task_pool (pool.limit is ignored: the concurrency
-  // settings decide how many tasks run) and, when opts.status is null, the default status.
+  // autoscaled_pool: makes and starts the task_pool (pool.limit is ignored: the pool's limit is
+  // concurrency.max, and the desired concurrency decides how many tasks run) and, when
+  // opts.status is null, the default status.
   // Throws std::invalid_argument, saying what to change, for a missing function, invalid
   // concurrency settings, a zero interval or a ratio out of range.
   explicit autoscaled_pool(autoscaled_options opts, pool_options pool = {});

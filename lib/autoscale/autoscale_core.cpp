@@ -1,8 +1,6 @@
 // autoscale_core: construction, and the members that only change state and wake run().
 #include "autoscale/autoscale_core.hpp"
 
-#include <cstdint>
-
 #include <fiberpool/log.hpp>
 
 #include "autoscale/options_check.hpp"
@@ -16,10 +14,11 @@ const autoscaled_options& checked(const autoscaled_options& o) {
   return o;
 }
 
-// The pool admits every task at once: the autoscaled pool does its own admission, and a task
-// queued behind a slot not yet released would look started to it but not run.
-pool_options unlimited(pool_options p) {
-  p.limit = SIZE_MAX;
+// The autoscaled pool does its own admission; the pool's limit only mirrors concurrency.max. (A task
+// started right after another's on_ended ran may wait a moment in the pool's queue for that one's
+// slot: it counts as started, and it starts as soon as the slot is released.)
+pool_options limited_to(pool_options p, std::size_t max) {
+  p.limit = max;
   return p;
 }
 
@@ -33,7 +32,7 @@ autoscale_core::autoscale_core(autoscaled_options opts, pool_options pool)
       settings_(opts_.concurrency),
       desired_(opts_.concurrency.desired),
       window_(opts_.concurrency.max_tasks_per_minute),
-      pool_(unlimited(std::move(pool))) {
+      pool_(limited_to(std::move(pool), opts_.concurrency.max)) {
   pool_.start();
   status_ = opts_.status ? opts_.status
                          : std::make_shared<default_system_status>(pool_.runtime(), opts_.status_options, log_);
@@ -89,6 +88,8 @@ concurrency_settings autoscale_core::concurrency() const {
 
 void autoscale_core::set_concurrency(const concurrency_settings& s) {
   s.validate();
+  std::lock_guard order(set_mu_);  // the pool's limit follows the settings of the last call
+  pool_.resize(s.max);
   {
     std::lock_guard lk(mu_);
     settings_ = s;

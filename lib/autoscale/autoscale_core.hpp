@@ -67,6 +67,7 @@ class autoscale_core {
   const std::string name_;
   const std::shared_ptr<spdlog::logger> log_;
 
+  std::mutex set_mu_;  // one set_concurrency() at a time
   mutable std::mutex mu_;
   concurrency_settings settings_;
   std::size_t desired_;
