@@ -190,21 +190,28 @@ TEST_CASE("tasks start as jobs while there is room, up to the desired concurrenc
   });
 }
 
-TEST_CASE("an overloaded current status starts no task; once it clears, tasks start") {
+TEST_CASE("an overloaded current status starts no task beyond min; once it clears, tasks start up to desired") {
   with_threads([](std::size_t threads) {
-    work w(3);
+    work w(10);
     auto status = std::make_shared<scripted_status>();
     status->current_overloaded = true;
-    w.release.set();
-    autoscaled_pool ap(options_for(w, status, 3), pool_opts(threads));
+    auto o = options_for(w, status, 5);
+    o.concurrency.min = 2;
+    autoscaled_pool ap(std::move(o), pool_opts(threads));
     w.pool = &ap;
     background_run run(ap);
-    REQUIRE(eventually([&] { return status->current_calls > 5; }));  // asked again and again
-    CHECK(w.started == 0);
-    CHECK(w.finished_calls == 0);  // work is ready, so run() is not finished
+    REQUIRE(eventually([&] { return w.started == 2; }));  // min runs whatever the load
+    const int asked = status->current_calls + 5;
+    REQUIRE(eventually([&] { return status->current_calls >= asked; }));  // asked again and again
+    CHECK(w.started == 2);
+    CHECK(w.finished_calls == 0);
     status->current_overloaded = false;
+    REQUIRE(eventually([&] { return w.started == 5; }));
+    settle();
+    CHECK(w.started == 5);
+    w.release.set();
     CHECK_FALSE(run.finish());
-    CHECK(w.done == 3);
+    CHECK(w.done == 10);
   });
 }
 
@@ -226,6 +233,21 @@ TEST_CASE("max_tasks_per_minute: a burst up to the limit starts at once, and no 
     CHECK_FALSE(run.returned());  // work is left: the pool waits for the window
     ap.abort();
     CHECK_FALSE(run.finish());
+  });
+}
+
+TEST_CASE("max_tasks_per_minute: a full window does not keep run() from finishing once the work is done") {
+  with_threads([](std::size_t threads) {
+    work w(2);
+    w.release.set();
+    auto status = std::make_shared<scripted_status>();
+    auto o = options_for(w, status, 5);
+    o.concurrency.max_tasks_per_minute = 2;
+    autoscaled_pool ap(std::move(o), pool_opts(threads));
+    w.pool = &ap;
+    background_run run(ap);
+    CHECK_FALSE(run.finish());  // within patience, far less than the minute the window is full
+    CHECK(w.done == 2);
   });
 }
 
@@ -776,7 +798,7 @@ autoscaled_options on_fake_cgroup(work& w, const fake_root& root) {
 
 }  // namespace
 
-TEST_CASE("the default status on fake cgroup files over their memory limit: nothing more starts, desired falls to min") {
+TEST_CASE("the default status on fake cgroup files over their memory limit: only min tasks start, desired falls to min") {
   with_threads([](std::size_t threads) {
     fake_root root;
     root.cgroup_v2("1000", 950);
@@ -786,7 +808,7 @@ TEST_CASE("the default status on fake cgroup files over their memory limit: noth
     background_run run(ap);
     REQUIRE(eventually([&] { return ap.desired_concurrency() == 2; }));
     settle();
-    CHECK(w.started == 0);
+    CHECK(w.started == 2);
     ap.abort();
     CHECK_FALSE(run.finish());
   });

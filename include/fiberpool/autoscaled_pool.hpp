@@ -19,7 +19,9 @@ namespace detail { class autoscale_core; }
 
 // How many tasks may run at once, and how often one may start.
 struct concurrency_settings {
-  // The desired concurrency never goes below min ...
+  // The desired concurrency never goes below min, and up to min tasks start even while the system
+  // is overloaded (Crawlee's minConcurrency), so a machine kept busy by others slows the pool down
+  // but never stalls it ...
   std::size_t min = 1;
   // ... nor above max ...
   std::size_t max = 200;
@@ -40,8 +42,9 @@ struct autoscaled_options {
   // other cancellation points work in it, and abort() can kill it there). An exception it throws
   // ends run(). Required.
   std::function<void()> run_task;
-  // Is there work for one more task? Asked on run()'s thread whenever there is room for one more
-  // task, and when nothing runs. Required.
+  // Is there work for one more task? Asked on run()'s thread whenever there is room for one more:
+  // fewer tasks run than desired, and the current status is not overloaded or fewer than min run.
+  // A hint: run_task may find the work gone and just return. Required.
   std::function<bool()> is_task_ready;
   // Is all the work done? Asked on run()'s thread only when no task runs and is_task_ready() just
   // said no; run() returns when it says yes. Required.
@@ -80,8 +83,9 @@ class autoscaled_pool {
   autoscaled_pool(const autoscaled_pool&) = delete;
   autoscaled_pool& operator=(const autoscaled_pool&) = delete;
 
-  // run: starts tasks while there is room, work and no overload, scales the desired concurrency
-  // every autoscale_interval, and waits until is_finished() says yes. The predicates and the status
+  // run: starts tasks while there is room, work and no overload (or fewer than min run) and the
+  // rate limit allows, scales the desired concurrency every autoscale_interval, and waits until
+  // is_finished() says yes. The predicates and the status
   // probe are called on the calling thread (or fiber). The first exception of a task, a predicate
   // or the status probe ends it: the other tasks are terminated, and once they have unwound it is
   // rethrown. Logs a status line at debug level every logging_interval and a summary at info

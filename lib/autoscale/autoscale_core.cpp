@@ -39,8 +39,10 @@ autoscale_core::autoscale_core(autoscaled_options opts, pool_options pool)
 }
 
 autoscale_core::~autoscale_core() {
-  // Before the pool's own teardown: its tasks unwind while status_ and the state still exist.
-  status_.reset();
+  status_.reset();  // its timers run on the pool's runtime
+  // With no task running (run() is the only starter, and it has returned) the pool stops
+  // gracefully; otherwise ~task_pool terminates the tasks, which unwind while the state exists.
+  if (current() == 0) pool_.stop();
 }
 
 void autoscale_core::abort() {

@@ -80,24 +80,28 @@ bool autoscale_core::start_tasks() {
   for (;;) {
     const auto now = clock::now();
     bool idle = false;
-    bool rate_allows = false;
+    bool below_min = false;
     {
       std::lock_guard lk(mu_);
       if (paused_ || abort_requested_ || failure_ || current_ >= desired_) return false;
       idle = current_ == 0;
-      rate_allows = window_.allows(now);
+      below_min = current_ < settings_.min;
     }
     const status_report status = status_->current();
     {
       std::lock_guard lk(mu_);
       last_current_ = status;
     }
-    const bool may_start = rate_allows && !status.overloaded;
-    // With nothing running the pool still asks whether work is left, even when it may not start
-    // any: an overload or the rate limit must not keep run() from ending on an empty queue.
-    if (!may_start && !idle) return false;
+    // An overload holds back tasks beyond min only (as in Crawlee): min tasks always run, so a
+    // machine kept busy by others slows the pool down but never stalls it.
+    if (status.overloaded && !below_min) return false;
     if (!opts_.is_task_ready()) return idle && opts_.is_finished();
-    if (!may_start) return false;
+    // The rate limit is checked only once a task is ready, so that an empty queue ends run()
+    // even while the window is full.
+    {
+      std::lock_guard lk(mu_);
+      if (!window_.allows(now)) return false;
+    }
     start_one(now);
   }
 }
