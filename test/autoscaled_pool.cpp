@@ -412,6 +412,35 @@ TEST_CASE("an exception from the status probe ends run() and is rethrown; runnin
   });
 }
 
+TEST_CASE("a task killed by someone else (a hard time limit) is logged at warning level and the run goes on") {
+  with_threads([](std::size_t threads) {
+    log_capture capture;
+    std::atomic<int> started{0};
+    int taken = 0;  // run()'s thread only
+    fiberpool::event never;
+    autoscaled_options o;
+    o.concurrency.desired = 3;
+    o.run_task = [&] {
+      if (started++ == 0) never.wait();  // the others return without a cancellation point: never killed
+    };
+    o.is_task_ready = [&] { return taken < 3 && ++taken > 0; };
+    o.is_finished = [] { return true; };
+    o.status = std::make_shared<scripted_status>();
+    o.maybe_run_interval = std::chrono::milliseconds(1);
+    auto p = pool_opts(threads);
+    p.logger = capture.logger();
+    p.hard_time_limit = std::chrono::milliseconds(20);
+    autoscaled_pool ap(std::move(o), p);
+    CHECK_NOTHROW(ap.run());
+    const auto text = capture.text();
+    INFO(text);
+    CHECK(text.find("warning fiberpool: autoscaled_pool 'pool': a task was terminated (fiberpool: hard time limit "
+                    "exceeded), not by the pool; the run goes on") != std::string::npos);
+    CHECK(text.find("'pool' finished after") != std::string::npos);
+    CHECK(text.find("3 tasks started, 2 succeeded, 0 failed, 1 terminated") != std::string::npos);
+  });
+}
+
 TEST_CASE("run() while run() is running throws error") {
   with_threads([](std::size_t threads) {
     work w(1);
@@ -768,6 +797,7 @@ TEST_CASE("the summary says how run() ended: aborted, or failed with the excepti
   }
   CHECK(capture.text().find("'pool' aborted after") != std::string::npos);
   CHECK(capture.text().find("2 tasks started, 0 succeeded, 0 failed, 2 terminated") != std::string::npos);
+  CHECK(capture.text().find("not by the pool") == std::string::npos);  // the pool's own kills are not news
   {
     work w(100);
     w.body = [](int) { throw std::runtime_error("no route to host"); };

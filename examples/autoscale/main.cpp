@@ -110,17 +110,21 @@ int main(int argc, char** argv) {
   o.status_options.sample_interval = 200ms;
   o.status_options.current_window = 1s;
   o.status_options.historical_window = 2s;
+  o.logging_interval = length / 2;  // the library's own status line, twice during the crawl
 
   fiberpool::pool_options p;
   p.name = "crawler";
   p.threads = opt.threads;
   p.logger = std::make_shared<spdlog::logger>("autoscale", std::make_shared<spdlog::sinks::stdout_sink_mt>());
   p.logger->set_pattern("[%l] %v");
-  p.logger->set_level(spdlog::level::info);
+  // Debug shows each change of the desired concurrency with the reason (which resource was
+  // overloaded in what share of the samples), between the lines of the table below.
+  p.logger->set_level(spdlog::level::debug);
   fiberpool::autoscaled_pool pool(o, p);
 
-  std::printf("crawling for %.0f s; a CPU hog on %u threads from %.1f s to %.1f s\n", opt.seconds,
-              std::max(1u, std::thread::hardware_concurrency()), opt.seconds * 0.3, opt.seconds * 0.6);
+  std::printf("crawling for %.0f s; a CPU hog on %u threads from %.1f s to %.1f s. The pool backs off while the\n"
+              "machine is overloaded, by the hog or by anything else running on it; [debug] lines say why.\n",
+              opt.seconds, std::max(1u, std::thread::hardware_concurrency()), opt.seconds * 0.3, opt.seconds * 0.6);
   std::printf("  time  hog  desired  current  crawled  queued\n");
   std::fflush(stdout);
 

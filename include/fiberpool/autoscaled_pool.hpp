@@ -40,7 +40,8 @@ struct autoscaled_options {
   concurrency_settings concurrency;
   // One unit of work; runs as a job of the pool (so this_job::sleep_for, fiberpool I/O and the
   // other cancellation points work in it, and abort() can kill it there). An exception it throws
-  // ends run(). Required.
+  // ends run(); a task killed by someone else (a hard time limit of the pool_options) is logged at
+  // warning level and the run goes on. Required.
   std::function<void()> run_task;
   // Is there work for one more task? Asked on run()'s thread whenever there is room for one more:
   // fewer tasks run than desired, and the current status is not overloaded or fewer than min run.

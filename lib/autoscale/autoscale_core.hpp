@@ -61,6 +61,7 @@ class autoscale_core {
   void log_status() const;
   void log_scaled(std::size_t from, std::size_t to, const status_report& historical) const;
   void log_summary(ending how, const std::exception_ptr& failure) const;
+  void log_task_killed(const std::exception_ptr& e) const noexcept;
 
   const autoscaled_options opts_;  // functions, intervals and ratios; the settings live in settings_
   const scaling_ratios ratios_;
@@ -75,6 +76,7 @@ class autoscale_core {
   bool paused_ = false;
   bool abort_requested_ = false;
   bool running_ = false;
+  bool terminating_ = false;  // run() is terminating its tasks
   std::exception_ptr failure_;
   start_window window_;
   run_counts counts_;

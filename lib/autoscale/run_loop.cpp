@@ -11,6 +11,7 @@ void autoscale_core::run() {
     if (running_)
       throw error("fiberpool: autoscaled_pool::run() is already running; call run() from one place at a time");
     running_ = true;
+    terminating_ = false;
     failure_ = nullptr;
     counts_ = run_counts{};
     counts_.began = clock::now();
@@ -140,6 +141,10 @@ void autoscale_core::autoscale() {
 }
 
 void autoscale_core::terminate_tasks() {
+  {
+    std::lock_guard lk(mu_);
+    terminating_ = true;
+  }
   // Only run() starts tasks, and it has stopped, so this list is complete.
   for (const auto& j : pool_.jobs()) pool_.terminate_job(j.id);
 }
@@ -162,15 +167,21 @@ void autoscale_core::record_failure(std::exception_ptr e) noexcept {
 }
 
 void autoscale_core::task_ended(job_state s, std::exception_ptr e) noexcept {
+  bool killed_by_others = false;
   {
     std::lock_guard lk(mu_);
     --current_;
     if (s == job_state::succeeded) ++counts_.succeeded;
     else if (s == job_state::failed) ++counts_.failed;
     else ++counts_.terminated;
-    // Failures of tasks unwinding from an abort or an earlier failure are not the cause.
-    if (s == job_state::failed && !failure_ && !abort_requested_) failure_ = std::move(e);
+    const bool stopping = failure_ || abort_requested_ || terminating_;
+    // Failures of tasks unwinding from an abort or an earlier failure are not the cause. A task
+    // killed by someone else (a hard time limit) is not an exception of the task: as a timed-out
+    // task in Crawlee, it is reported and the run goes on.
+    if (s == job_state::failed && !stopping) failure_ = std::move(e);
+    killed_by_others = s == job_state::terminated && !stopping && running_;
   }
+  if (killed_by_others) log_task_killed(e);
   wake_.set();
 }
 

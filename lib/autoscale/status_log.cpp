@@ -32,14 +32,19 @@ std::string what_of(const std::exception_ptr& e) {
 }  // namespace
 
 void autoscale_core::log_status() const {
-  std::lock_guard lk(mu_);
+  std::unique_lock lk(mu_);
+  // Copied, so that the sinks are not called with mu_ held.
+  const auto current = current_, desired = desired_, started = counts_.started;
+  const auto settings = settings_;
+  const bool paused = paused_;
+  const auto now = last_current_, window = last_historical_;
+  lk.unlock();
   SPDLOG_LOGGER_DEBUG(log_,
                       "fiberpool: autoscaled_pool '{}': current concurrency {}, desired {} (min {}, max {}){}; "
                       "overloaded samples now: cpu {:.2f}, memory {:.2f}, lag {:.2f}; over the autoscale window: "
                       "cpu {:.2f}, memory {:.2f}, lag {:.2f}; {} tasks started",
-                      name_, current_, desired_, settings_.min, settings_.max, paused_ ? ", paused" : "",
-                      last_current_.cpu, last_current_.memory, last_current_.lag, last_historical_.cpu,
-                      last_historical_.memory, last_historical_.lag, counts_.started);
+                      name_, current, desired, settings.min, settings.max, paused ? ", paused" : "", now.cpu,
+                      now.memory, now.lag, window.cpu, window.memory, window.lag, started);
 }
 
 void autoscale_core::log_scaled(std::size_t from, std::size_t to, const status_report& h) const {
@@ -57,13 +62,23 @@ void autoscale_core::log_summary(ending how, const std::exception_ptr& failure) 
     case ending::failed: outcome = "failed: " + what_of(failure); break;
     case ending::interrupted: outcome = "interrupted: the job that ran it was killed"; break;
   }
-  std::lock_guard lk(mu_);
-  const std::chrono::duration<double> took = clock::now() - counts_.began;
+  std::unique_lock lk(mu_);
+  const auto counts = counts_;
+  const auto desired = desired_;
+  const auto settings = settings_;
+  lk.unlock();
+  const std::chrono::duration<double> took = clock::now() - counts.began;
   SPDLOG_LOGGER_INFO(log_,
                      "fiberpool: autoscaled_pool '{}' {} after {:.2f} s: {} tasks started, {} succeeded, {} failed, "
                      "{} terminated; desired concurrency {} (min {}, max {})",
-                     name_, outcome, took.count(), counts_.started, counts_.succeeded, counts_.failed,
-                     counts_.terminated, desired_, settings_.min, settings_.max);
+                     name_, outcome, took.count(), counts.started, counts.succeeded, counts.failed,
+                     counts.terminated, desired, settings.min, settings.max);
+}
+
+void autoscale_core::log_task_killed(const std::exception_ptr& e) const noexcept {
+  SPDLOG_LOGGER_WARN(log_,
+                     "fiberpool: autoscaled_pool '{}': a task was terminated ({}), not by the pool; the run goes on",
+                     name_, what_of(e));
 }
 
 }  // namespace fiberpool::detail
