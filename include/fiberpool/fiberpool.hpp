@@ -1,6 +1,7 @@
 // The umbrella header: everything in fiberpool's public API.
 #pragma once
 
+#include <fiberpool/autoscaled_pool.hpp>
 #include <fiberpool/diagnostics.hpp>
 #include <fiberpool/errors.hpp>
 #include <fiberpool/event_loop.hpp>
@@ -13,6 +14,7 @@
 #include <fiberpool/signals.hpp>
 #include <fiberpool/simple_task_pool.hpp>
 #include <fiberpool/sync.hpp>
+#include <fiberpool/system_status.hpp>
 #include <fiberpool/task_pool.hpp>
 #include <fiberpool/this_job.hpp>
 #include <fiberpool/timer.hpp>
