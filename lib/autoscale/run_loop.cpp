@@ -167,21 +167,26 @@ void autoscale_core::record_failure(std::exception_ptr e) noexcept {
 }
 
 void autoscale_core::task_ended(job_state s, std::exception_ptr e) noexcept {
-  bool killed_by_others = false;
+  if (s == job_state::terminated) {
+    bool stopping = false;
+    {
+      std::lock_guard lk(mu_);
+      stopping = failure_ || abort_requested_ || terminating_ || !running_;
+    }
+    // A task killed by someone else (a hard time limit) is not an exception of the task: as a
+    // timed-out task in Crawlee, it is reported and the run goes on. Reported before the task
+    // counts as ended, so that the report comes before run() can return.
+    if (!stopping) log_task_killed(e);
+  }
   {
     std::lock_guard lk(mu_);
     --current_;
     if (s == job_state::succeeded) ++counts_.succeeded;
     else if (s == job_state::failed) ++counts_.failed;
     else ++counts_.terminated;
-    const bool stopping = failure_ || abort_requested_ || terminating_;
-    // Failures of tasks unwinding from an abort or an earlier failure are not the cause. A task
-    // killed by someone else (a hard time limit) is not an exception of the task: as a timed-out
-    // task in Crawlee, it is reported and the run goes on.
-    if (s == job_state::failed && !stopping) failure_ = std::move(e);
-    killed_by_others = s == job_state::terminated && !stopping && running_;
+    // Failures of tasks unwinding from an abort or an earlier failure are not the cause.
+    if (s == job_state::failed && !failure_ && !abort_requested_ && !terminating_) failure_ = std::move(e);
   }
-  if (killed_by_others) log_task_killed(e);
   wake_.set();
 }
 
