@@ -55,16 +55,20 @@ class map_state final : public end_listener {
   map_state(bool ordered, std::size_t window) : ordered_(ordered), window_(window) {}
 
   // --- the feeder ---
-  // wait_for_room: returns once one more item may be pulled. Cancellation point.
+  // wait_for_room: returns once one more item may be pulled. Cancellation point, checked last:
+  // cancel_group() stops the feeder before it kills the jobs, and those kills make room, so a
+  // feeder woken by the room they make must still see its stop rather than pull another item.
   void wait_for_room() {
-    detail::raise_cancellation();
-    std::unique_lock lk(mu_);
-    while (unfinished_ + (holds_outcomes() && bounded_ ? unconsumed_ : 0) >= window_) {
-      if (wait_on(feeder_waiters_, lk, std::nullopt) == wait_status::cancelled) {
-        lk.unlock();
-        detail::raise_cancellation();
-        lk.lock();
+    for (;;) {
+      bool room = false;
+      {
+        std::unique_lock lk(mu_);
+        while (!(room = unfinished_ + (holds_outcomes() && bounded_ ? unconsumed_ : 0) < window_) &&
+               wait_on(feeder_waiters_, lk, std::nullopt) != wait_status::cancelled) {
+        }
       }
+      detail::raise_cancellation();
+      if (room) return;
     }
   }
 
