@@ -1,6 +1,7 @@
 // Admission: apply() decides start, queue, wait for room, refuse, or run inline; resizing starts
 // what the new limit lets through.
 #include <string>
+#include <utility>
 
 #include <fiberpool/errors.hpp>
 #include <fiberpool/task_pool.hpp>
@@ -150,24 +151,34 @@ void pool_core::leave_queue(job_record& rec) noexcept {
   room_waiters_.notify_one();
 }
 
-// take_startable: with mu_ held, moves queued jobs into free slots.
-std::vector<job_record*> pool_core::take_startable() {
-  std::vector<job_record*> out;
-  if (!started_ || (state_ != pool_state::running && state_ != pool_state::closed)) return out;
+job_record* pool_core::take_startable() noexcept {
+  if (!started_ || (state_ != pool_state::running && state_ != pool_state::closed)) return nullptr;
+  job_record* first = nullptr;
+  job_record* last = nullptr;
   while (queue_head_ && running_ < limit_) {
     job_record* rec = queue_head_;
     leave_queue(*rec);
     ++running_;
     rec->state_.store(job_state::running, std::memory_order_release);
-    out.push_back(rec);
+    if (last) last->next_queued = rec;
+    else first = rec;
+    last = rec;
   }
-  return out;
+  // A long queue's records were written long ago and are cold. The next take unlinks the new head
+  // by writing into its successor: fetching that now keeps the miss out of the next job end's lock.
+  if (last && queue_head_ && queue_head_->next_queued) __builtin_prefetch(queue_head_->next_queued, 1);
+  return first;
 }
 
 void pool_core::launch(job_record& rec) { rtc_->submit(&rec); }
 
-void pool_core::launch(const std::vector<job_record*>& recs) {
-  for (job_record* r : recs) launch(*r);
+void pool_core::launch_chain(job_record* chain) {
+  while (chain) {
+    // Read before the launch: once launched, the job may run and end on another thread.
+    job_record* next = std::exchange(chain->next_queued, nullptr);
+    launch(*chain);
+    chain = next;
+  }
 }
 
 void pool_core::grow(std::size_t n) {
@@ -186,7 +197,7 @@ void pool_core::resize(std::size_t new_limit) {
 template <class F>
 void pool_core::change_limit(F&& next_limit) {
   std::size_t old, now;
-  std::vector<job_record*> startable;
+  job_record* startable = nullptr;
   {
     std::lock_guard lk(mu_);
     old = limit_;
@@ -194,7 +205,7 @@ void pool_core::change_limit(F&& next_limit) {
     startable = take_startable();
   }
   signals.pool_resized.emit(self, old, now);
-  launch(startable);
+  launch_chain(startable);
 }
 
 }  // namespace fiberpool::detail

@@ -122,7 +122,7 @@ void pool_core::complete(job_record& rec, job_state end, slot_kind slot, bool de
   }
   signals.job_ended.emit(self, rec.id(), end);
 
-  std::vector<job_record*> startable;
+  job_record* startable = nullptr;
   {
     std::lock_guard lk(mu_);
     if (decide_kill) {
@@ -164,7 +164,7 @@ void pool_core::complete(job_record& rec, job_state end, slot_kind slot, bool de
                         describe(rec.error));
   }
   // The freed slot goes to the next queued job, started on this same thread.
-  launch(startable);
+  launch_chain(startable);
   rec.release();  // the pool's reference
 }
 

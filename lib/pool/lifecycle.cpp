@@ -12,7 +12,7 @@
 namespace fiberpool::detail {
 
 void pool_core::start() {
-  std::vector<job_record*> startable;
+  job_record* startable = nullptr;
   {
     std::lock_guard lk(mu_);
     if (state_ != pool_state::created)
@@ -28,7 +28,7 @@ void pool_core::start() {
     std::lock_guard lk(mu_);
     startable = take_startable();
   }
-  launch(startable);
+  launch_chain(startable);
 }
 
 void pool_core::close() {

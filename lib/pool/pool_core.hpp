@@ -124,8 +124,11 @@ class pool_core {
   void unlink_queued(job_record& rec) noexcept;  // off the FIFO only: a cancelled job stays
                                                 // counted in waiting_ until its end is recorded
   void leave_queue(job_record& rec) noexcept;   // off the FIFO and the count
-  std::vector<job_record*> take_startable();
-  void launch(const std::vector<job_record*>& recs);
+  // take_startable (mu_ held) moves queued jobs into free slots and returns them as a chain linked
+  // through next_queued, free once they leave the queue, so a job end allocates nothing under the
+  // lock; launch_chain starts them after the lock is released.
+  job_record* take_startable() noexcept;
+  void launch_chain(job_record* chain);
   void launch(job_record& rec);
   void run_inline(job_record& rec) noexcept;
   void withdraw(job_record& rec) noexcept;  // undoes the admission of a job that could not start
@@ -180,8 +183,11 @@ class pool_core {
   std::shared_ptr<pool_token> token_;
   std::unique_ptr<fiberpool::timer> timer_;
 
-  mutable spin_mutex mu_;
-  pool_state state_ = pool_state::created;
+  // The lock has a cache line to itself: a thread waiting for it spins on a line that changes only
+  // when the holder unlocks, instead of taking the line of the state it guards away from the
+  // holder at every look (+0.03 on bench/scaling's 1 -> 2 thread speed-up, with the timed spin).
+  alignas(64) mutable spin_mutex mu_;
+  alignas(64) pool_state state_ = pool_state::created;
   bool shutting_down_ = false;
   bool started_ = false;      // start() ran: queued jobs can still run after close()
   std::size_t limit_;

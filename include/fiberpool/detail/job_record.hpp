@@ -107,7 +107,8 @@ class job_record : public task, public cancellable {
 
   // --- pool layer state ---
   pool_core* owner = nullptr;
-  job_record* next_queued = nullptr;     // admission FIFO links, guarded by the owner's lock
+  job_record* next_queued = nullptr;     // admission FIFO links, guarded by the owner's lock; next_queued
+                                         // also chains jobs taken to start (take_startable)
   job_record* prev_queued = nullptr;
   job_record* inline_parent = nullptr;   // the job whose fiber an inline child borrows
   fiber_site* site = nullptr;            // while running; guarded by the owner's lock
