@@ -12,13 +12,18 @@
 //   the first makes them, so about half the jobs pay for a fiber. The two runs do different work,
 //   so this shape is reported beside the first, not held to its target.
 //
+// - scaling_floor.*: no fibers at all: plain threads take the same jobs from a shared counter.
+//   What the machine itself gives from a second thread.
+//
 // t1 and t2 are measured in alternating pairs and the medians are printed: on a VM the speed of a
 // core drifts by tens of percent over seconds, and a pair measured back to back sees the same
 // machine.
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fiberpool/fiberpool.hpp>
@@ -50,7 +55,23 @@ std::uint64_t calibrate() {
   }
 }
 
-enum class shape { from_runtime, from_job };
+enum class shape { from_runtime, from_job, plain_threads };
+
+// plain_threads: the floor: `threads` std::threads run the jobs, taking them from a counter.
+double run_plain(std::size_t threads, std::size_t jobs, std::uint64_t iters) {
+  std::atomic<std::size_t> next{0};
+  std::atomic<std::uint64_t> sink{0};
+  auto t0 = bench::clock::now();
+  std::vector<std::thread> pool;
+  for (std::size_t t = 0; t < threads; ++t)
+    pool.emplace_back([&] {
+      std::uint64_t sum = 0;
+      while (next.fetch_add(1, std::memory_order_relaxed) < jobs) sum += work(iters);
+      sink += sum;
+    });
+  for (auto& t : pool) t.join();
+  return bench::ns_since(t0) / 1e6;
+}
 
 // fan_out: applies every job, then waits for each.
 void fan_out(fiberpool::task_pool& pool, std::size_t jobs, std::uint64_t iters) {
@@ -61,6 +82,7 @@ void fan_out(fiberpool::task_pool& pool, std::size_t jobs, std::uint64_t iters) 
 }
 
 double run(shape s, std::size_t threads, std::size_t jobs, std::uint64_t iters) {
+  if (s == shape::plain_threads) return run_plain(threads, jobs, iters);
   fiberpool::runtime_options ro;
   ro.threads = threads;
   fiberpool::runtime rt(ro);
@@ -114,4 +136,5 @@ int main(int argc, char** argv) {
   std::uint64_t iters = calibrate();
   measure(shape::from_runtime, "scaling", jobs, iters, pairs);
   measure(shape::from_job, "scaling_inline", jobs, iters, pairs);
+  measure(shape::plain_threads, "scaling_floor", jobs, iters, pairs);
 }

@@ -7,7 +7,6 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <utility>
 
@@ -15,7 +14,7 @@
 #include <unistd.h>
 
 #include <doctest/doctest.h>
-#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <fiberpool/fiberpool.hpp>
@@ -92,25 +91,40 @@ bool finishes_within_patience(F fn, U unstick) {
   return in_time;
 }
 
+// capture_sink: keeps what it is given; text() reads it under the sink's own lock, so a test may
+// read while pool threads log (an ostream sink read through another lock is a data race: TSan).
+class capture_sink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  std::string text() {
+    std::lock_guard lk(mutex_);
+    return text_;
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    text_.append(formatted.data(), formatted.size());
+  }
+  void flush_() override {}
+
+ private:
+  std::string text_;
+};
+
 // log_capture: a logger whose output tests can read.
 class log_capture {
  public:
-  log_capture() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(os_)) {
+  log_capture() : sink_(std::make_shared<capture_sink>()) {
     logger_ = std::make_shared<spdlog::logger>("test-capture", sink_);
     logger_->set_level(spdlog::level::trace);
     logger_->set_pattern("%l %v");
   }
   std::shared_ptr<spdlog::logger> logger() const { return logger_; }
-  std::string text() {
-    logger_->flush();
-    std::lock_guard lk(mu_);
-    return os_.str();
-  }
+  std::string text() { return sink_->text(); }
 
  private:
-  std::mutex mu_;
-  std::ostringstream os_;
-  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+  std::shared_ptr<capture_sink> sink_;
   std::shared_ptr<spdlog::logger> logger_;
 };
 

@@ -17,9 +17,29 @@
 
 namespace fiberpool {
 
+namespace detail {
+
+// outcome_base: what an item's outcome carries whatever its result type.
+class outcome_base {
+ public:
+  // error: the item's exception, or null.
+  std::exception_ptr error() const noexcept { return error_; }
+  // index: the item's position in the input, from 0 (map_unordered's outcomes come in any order).
+  std::uint64_t index() const noexcept { return index_; }
+  // id: the item's job; 0 when the item never became one.
+  job_id id() const noexcept { return id_; }
+
+ protected:
+  std::exception_ptr error_;
+  std::uint64_t index_ = 0;
+  job_id id_ = 0;
+};
+
+}  // namespace detail
+
 // outcome: what one item of a map came to: its job's result, or the exception it ended with.
 template <class R>
-class outcome {
+class outcome : public detail::outcome_base {
  public:
   // has_value: the item's job succeeded.
   bool has_value() const noexcept { return value_.has_value(); }
@@ -31,39 +51,24 @@ class outcome {
     return *value_;
   }
   R&& value() && { return std::move(value()); }
-  // error: the item's exception, or null.
-  std::exception_ptr error() const noexcept { return error_; }
-  // index: the item's position in the input, from 0 (map_unordered's outcomes come in any order).
-  std::uint64_t index() const noexcept { return index_; }
-  // id: the item's job; 0 when the item never became one.
-  job_id id() const noexcept { return id_; }
 
  private:
   template <class>
   friend class result_stream;
   std::optional<R> value_;
-  std::exception_ptr error_;
-  std::uint64_t index_ = 0;
-  job_id id_ = 0;
 };
 
 template <>
-class outcome<void> {
+class outcome<void> : public detail::outcome_base {
  public:
   bool has_value() const noexcept { return !error_; }
   void value() const {
     if (error_) std::rethrow_exception(error_);
   }
-  std::exception_ptr error() const noexcept { return error_; }
-  std::uint64_t index() const noexcept { return index_; }
-  job_id id() const noexcept { return id_; }
 
  private:
   template <class>
   friend class result_stream;
-  std::exception_ptr error_;
-  std::uint64_t index_ = 0;
-  job_id id_ = 0;
 };
 
 // A map's results as they come: in input order for map() and starmap(), in completion order for
