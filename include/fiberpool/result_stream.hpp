@@ -172,8 +172,11 @@ class result_stream {
       return o;
     }
     o.id_ = e.rec->id();
-    if (e.rec->state() == job_state::succeeded) {
+    job_state end = e.rec->state();
+    if (end == job_state::succeeded) {
       if constexpr (!std::is_void_v<R>) o.value_.emplace(e.rec->take());
+    } else if (end == job_state::failed || end == job_state::terminated) {
+      o.error_ = e.rec->take_error();
     } else {
       try {
         e.rec->rethrow_failure();

@@ -153,16 +153,18 @@ void pool_core::complete(job_record& rec, job_state end, slot_kind slot, bool de
     startable = take_startable();
     if (idle()) idle_waiters_.notify_all();
   }
+  // Before anyone is told of the end: from then on the job's error belongs to its reader (a map's
+  // stream takes it out of the record).
+  if (decide_kill && end == job_state::failed) {
+    SPDLOG_LOGGER_DEBUG(log, "fiberpool: job {} ({}) in pool '{}' failed: {}", rec.id(), job_name(rec), opts.name,
+                        describe(rec.error));
+  }
   {
     std::lock_guard lk(rec.mu);
     rec.waiters.notify_all();
   }
   // A map's item: its stream may hand the outcome out now, and its feeder pull the next item.
   if (rec.extras && rec.extras->listener) rec.extras->listener->job_recorded(rec);
-  if (decide_kill && end == job_state::failed) {
-    SPDLOG_LOGGER_DEBUG(log, "fiberpool: job {} ({}) in pool '{}' failed: {}", rec.id(), job_name(rec), opts.name,
-                        describe(rec.error));
-  }
   // The freed slot goes to the next queued job, started on this same thread.
   launch_chain(startable);
   rec.release();  // the pool's reference

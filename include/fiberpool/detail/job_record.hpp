@@ -77,6 +77,11 @@ class job_record : public task, public cancellable {
   bool wait_until(std::optional<clock::time_point> deadline);
   // rethrow_failure: for a job that did not succeed, throws what job::get() must throw.
   void rethrow_failure() const;
+  // take_error: moves a failed or terminated job's exception out, for its one reader (a map's
+  // stream). The exception then ends its life where it is used: were the record to keep it, the
+  // thread that drops the record last (often the one that ran the job) would free an exception the
+  // reader had just read, ordered only by libstdc++'s own reference count, which TSan cannot see.
+  std::exception_ptr take_error() noexcept { return std::move(error); }
   // terminate: the owning pool's terminate_job(id(), signal).
   bool terminate(int signal);
 
