@@ -185,7 +185,7 @@ class pool_core {
 
   // The lock has a cache line to itself: a thread waiting for it spins on a line that changes only
   // when the holder unlocks, instead of taking the line of the state it guards away from the
-  // holder at every look (+0.03 on bench/scaling's 1 -> 2 thread speed-up, with the timed spin).
+  // holder at every look.
   alignas(64) mutable spin_mutex mu_;
   alignas(64) pool_state state_ = pool_state::created;
   bool shutting_down_ = false;
