@@ -164,9 +164,6 @@ job_record* pool_core::take_startable() noexcept {
     else first = rec;
     last = rec;
   }
-  // A long queue's records were written long ago and are cold. The next take unlinks the new head
-  // by writing into its successor: fetching that now keeps the miss out of the next job end's lock.
-  if (last && queue_head_ && queue_head_->next_queued) __builtin_prefetch(queue_head_->next_queued, 1);
   return first;
 }
 

@@ -192,8 +192,10 @@ class result_record<void> : public job_record {
   void store(F& fn) { fn(); }
 };
 
-template <class R, class F>
-class job_impl final : public result_record<R> {
+// job_impl: a record that owns its target. Base is result_record<R>, or a record type derived
+// from it that carries more (a map's item: map_record).
+template <class R, class F, class Base = result_record<R>>
+class job_impl final : public Base {
  public:
   explicit job_impl(F&& fn) : fn_(std::move(fn)) {}
   void invoke() override { this->store(*fn_); }

@@ -24,15 +24,7 @@ class map_record : public result_record<R> {
 };
 
 template <class R, class F>
-class map_item final : public map_record<R> {
- public:
-  explicit map_item(F&& fn) : fn_(std::move(fn)) {}
-  void invoke() override { this->store(*fn_); }
-  void drop_target() noexcept override { fn_.reset(); }
-
- private:
-  std::optional<F> fn_;
-};
+using map_item = job_impl<R, F, map_record<R>>;
 
 // One item as the consumer gets it: an ended job, or the error that kept it from becoming one.
 template <class R>
