@@ -179,3 +179,67 @@ TEST_CASE("a kill swallowed by catch (...) in a retry loop is logged once per jo
     CHECK(count_of(text, "caught its kill") == 1);
   });
 }
+
+TEST_CASE("stop_for() returns by its grace while a job spins without a cancellation point; the destructor waits") {
+  with_threads([](std::size_t threads) {
+    log_capture capture;
+    std::atomic<bool> release{false};
+    event spinning;
+    auto pool = std::make_unique<task_pool>(capturing_pool_opts(threads, capture));
+    pool->start();
+    job_options o;
+    o.name = "spin";
+    auto j = pool->apply(o, [&] {
+      spinning.set();
+      while (!release.load()) {
+      }  // no cancellation point: a kill cannot reach it
+    });
+    REQUIRE(spinning.wait_for(patience));
+    const bool in_time = pool->stop_for(50ms);
+    // It returned although the job cannot have ended: nothing but `release` ends it.
+    CHECK_FALSE(in_time);
+    CHECK_FALSE(j.done());
+    CHECK(pool->state() == pool_state::closed);
+    CHECK_THROWS_AS(pool->apply([] {}), pool_closed);
+    const std::string left = "1 job: job " + std::to_string(j.id()) + " (spin)";
+    CHECK(count_of(capture.text(), "stop_for() returns with " + left) == 1);
+
+    // The destructor finishes the shutdown: it waits for the job and says which one it waits for.
+    std::thread destroyer([&] { pool.reset(); });
+    const bool logged = eventually([&] { return count_of(capture.text(), "terminate() waits for " + left) > 0; });
+    CHECK(logged);
+    release.store(true);
+    destroyer.join();
+    CHECK(j.state() == job_state::terminated);  // the kill is sticky
+    CHECK(count_of(capture.text(), "pool 'first-day' stopped") == 1);
+  });
+}
+
+TEST_CASE("stop_for() after a stop_for() that gave up finishes the shutdown once the job can unwind") {
+  with_threads([](std::size_t threads) {
+    log_capture capture;
+    task_pool pool(capturing_pool_opts(threads, capture));
+    std::atomic<int> postshutdown{0};
+    pool.signals().pool_postshutdown.connect([&](task_pool&) { ++postshutdown; });
+    std::atomic<int> preshutdown{0};
+    pool.signals().pool_preshutdown.connect([&](task_pool&) { ++preshutdown; });
+    pool.start();
+    std::atomic<bool> release{false};
+    event spinning;
+    auto j = pool.apply([&] {
+      spinning.set();
+      while (!release.load()) {
+      }
+      this_job::check_cancelled();  // the pending kill lands here
+    });
+    REQUIRE(spinning.wait_for(patience));
+    CHECK_FALSE(pool.stop_for(10ms));
+    release.store(true);
+    REQUIRE(j.wait_for(patience));
+    CHECK(pool.stop_for(patience));  // nothing left: it completes the shutdown at once
+    CHECK(pool.state() == pool_state::stopped);
+    CHECK(preshutdown == 1);
+    CHECK(postshutdown == 1);
+    CHECK(j.state() == job_state::terminated);
+  });
+}
