@@ -86,7 +86,8 @@ TEST_CASE("a hard time limit's kill reads job_terminated(signal 9) in doctest's 
 
 TEST_CASE("a kill in a CHECK_NOTHROW reads job_terminated(signal 2) in doctest's report") {
   INFO("the nested run printed:\n", escaped_report);
-  CHECK(escaped_report.find("THREW exception: job_terminated(signal 2): fiberpool: job terminated") != std::string::npos);
+  CHECK(escaped_report.find("CHECK_NOTHROW( j.get() ) THREW exception: \"job_terminated(signal 2): fiberpool: job terminated\"") !=
+        std::string::npos);
 }
 
 TEST_CASE("the escaping cases left nothing behind") {
