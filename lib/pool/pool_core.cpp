@@ -24,6 +24,9 @@ pool_options checked(pool_options o) {
     throw std::invalid_argument("fiberpool: pool_options::stack_size " + std::to_string(o.stack_size) +
                                 " is below the minimum of " + std::to_string(min_stack_size) +
                                 " bytes; use at least fiberpool::min_stack_size");
+  if (o.stall_warning < clock::duration::zero())
+    throw std::invalid_argument("fiberpool: pool_options::stall_warning is negative; use zero to turn stall "
+                                "warnings off");
   return o;
 }
 
@@ -52,6 +55,7 @@ pool_core::pool_core(task_pool& owner, pool_options o, fiberpool::runtime* share
   token_->pool = this;
   signals.set_logger(log);
   register_fault_report();
+  stalls_.attach(rtc_);
 }
 
 pool_core::~pool_core() {
@@ -67,6 +71,7 @@ pool_core::~pool_core() {
     std::lock_guard lk(token_->mu);  // waits for a limit action firing right now
     token_->pool = nullptr;
   }
+  stalls_.attach(nullptr);  // before the runtime it listens to can go
   loop_driver_.reset();
   timer_.reset();
   owned_rt_.reset();
@@ -88,6 +93,7 @@ void pool_core::register_with_event_loop(event_loop& loop) {
     // pool's queue), so they can be replaced by a runtime hosted on this, the loop's, thread.
     auto hosted = own_runtime(opts, nullptr, true);
     timer_ = std::make_unique<fiberpool::timer>(*hosted, log);
+    stalls_.attach(&hosted->core());  // before the old runtime goes
     owned_rt_ = std::move(hosted);
     rt_ = owned_rt_.get();
     rtc_ = &rt_->core();
@@ -145,6 +151,9 @@ pool_info pool_core::info() const {
 
 std::vector<job_info> pool_core::jobs() const {
   std::vector<job_info> out;
+  // What each thread runs, read before the lock (the watchdog's own lock is never taken under it).
+  const auto threads = rtc_->activity();
+  const auto now = clock::now();
   {
     std::lock_guard lk(mu_);
     out.reserve(live_.size());
@@ -156,7 +165,10 @@ std::vector<job_info> pool_core::jobs() const {
         j.group = rec->extras->group;
       }
       j.state = rec->state();
-      if (rec->started_at != clock::time_point{}) j.started_at = rec->started_at;
+      if (rec->started_at != clock::time_point{}) {
+        j.started_at = rec->started_at;
+        describe_activity(j, *rec, threads, now);
+      }
       out.push_back(std::move(j));
     });
   }

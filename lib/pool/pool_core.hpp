@@ -27,6 +27,7 @@
 #include "pool/ended_log.hpp"
 #include "pool/group_state.hpp"
 #include "pool/live_table.hpp"
+#include "pool/stall_report.hpp"
 
 namespace spdlog { class logger; }
 
@@ -99,6 +100,10 @@ class pool_core {
   void run_feeder(map_feeder& f) noexcept;      // on the feeder's own fiber
   void discard_feeder(map_feeder& f) noexcept;  // the runtime could not give it a fiber
 
+  // stall_report.cpp
+  // stalled_jobs: the running jobs whose fibers the `stalled` threads run, held past stall_warning.
+  std::vector<stalled_job> stalled_jobs(std::span<const stalled_thread> stalled, clock::time_point now);
+
   // pool_core.cpp
   pool_state state() const;
   bool did_start_ok() const;
@@ -148,6 +153,10 @@ class pool_core {
   void disarm_limits(job_record& rec) noexcept;
   void request_cancel(job_record& rec, cancel_kind kind, int signal) noexcept;  // mu_ held
   void on_limit(job_id id, cancel_kind kind) noexcept;
+
+  // stall_report.cpp (mu_ held): a started job's thread, kill_pending and stalled_for, for jobs().
+  void describe_activity(job_info& j, const job_record& rec, std::span<const thread_activity> threads,
+                         clock::time_point now) const noexcept;
 
   // lifecycle.cpp
   bool begin_shutdown(const char* what);
@@ -207,6 +216,7 @@ class pool_core {
   // Task groups by name; a group lives until cancel_group(), cancel_all(), or flush() once idle.
   std::map<std::string, std::unique_ptr<group_state>, std::less<>> groups_;
   fiberpool::event stopped_;                      // set once state_ is stopped
+  stall_report stalls_{*this};                    // listens to rtc_ (stall_warning > 0)
 };
 
 // current_job: the job running on the calling fiber, or null.

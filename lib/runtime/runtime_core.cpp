@@ -114,11 +114,17 @@ struct current_thread {
 
 runtime_core* runtime_core::current() noexcept { return this_thread().core; }
 
+std::size_t runtime_core::thread_index() noexcept {
+  auto* ts = static_cast<thread_state*>(this_thread().state);
+  return ts ? ts->index : 0;
+}
+
 runtime_core::runtime_core(runtime& owner, runtime_options opts)
     : owner_(owner),
       opts_(std::move(opts)),
       log_(fiberpool::logger()),
       workers_(std::max<std::size_t>(4, 4 * (opts_.threads ? opts_.threads : std::thread::hardware_concurrency()))),
+      stalls_(std::make_unique<stall_watch>(workers_, opts_.name)),
       by_slot_(new std::atomic<thread_state*>[workers_.capacity()]),
       io_(std::make_shared<hub::io_poller>()),
       offload_(std::make_unique<hub::offload_pool>(opts_.offload_threads, opts_.name)) {
@@ -149,6 +155,7 @@ runtime_core::~runtime_core() {
                "another thread\n", stderr);
     std::abort();
   }
+  stalls_.reset();  // its pools are gone, and leaving threads need no watching
   stopping_.store(true);
   if (host_) unhost();
   std::vector<std::unique_ptr<thread_state>> all;
@@ -177,6 +184,7 @@ runtime_core::thread_state& runtime_core::launch(std::size_t index) {
   auto ts = std::make_unique<thread_state>();
   ts->slot = slot;
   ts->index = index;
+  slot->thread.store(index);
   thread_state& ref = *ts;
   by_slot_[slot->index].store(&ref);
   threads_.push_back(std::move(ts));
@@ -501,6 +509,8 @@ void runtime_core::host_here() {
   enter(*ts);
   ts->slot->idle.set_hosted(true);
   ts->slot->driver = h.get();
+  ts->slot->thread.store(0);
+  scheduler::watch_gate::thread_idle(*ts->slot);  // the host's loop runs until run_ready()
   h->signal_stack = std::make_unique<alt_stack>();
   host_ = std::move(h);
   if (opts_.on_thread_start) {
@@ -571,11 +581,13 @@ std::size_t runtime_core::run_ready() {
   thread_state& ts = *h.ts;
   auto& slot = *ts.slot;
   slot.idle.host_awake();
-  std::size_t before = slot.resumed;
+  std::size_t before = slot.resumed.load(std::memory_order_relaxed);
   h.fibers_deadline = clock::time_point::max();
   h.in_run_ready = true;
   try {
     for (;;) {
+      // Fibers may run (and stall) from here on: the stall watchdog must be awake.
+      workers_.gate.thread_busy(slot);
       run_hub_duties(ts);
       if (io_->active()) io_->poll();
       // Everything ready runs now; the scheduler hands control back here once nothing is
@@ -587,12 +599,14 @@ std::size_t runtime_core::run_ready() {
     }
   } catch (...) {
     h.in_run_ready = false;
+    scheduler::watch_gate::thread_idle(slot);
     slot.idle.host_asleep();
     throw;
   }
   h.in_run_ready = false;
+  scheduler::watch_gate::thread_idle(slot);
   slot.idle.host_asleep();
-  return slot.resumed - before;
+  return slot.resumed.load(std::memory_order_relaxed) - before;
 }
 
 std::optional<clock::time_point> runtime_core::next_deadline() const {

@@ -18,6 +18,7 @@
 #include "hub/io_poller.hpp"
 #include "hub/offload.hpp"
 #include "hub/timer_queue.hpp"
+#include "runtime/stall_watch.hpp"
 #include "scheduler/worker_set.hpp"
 
 namespace spdlog { class logger; }
@@ -52,6 +53,15 @@ class runtime_core {
 
   // current: the runtime whose thread calls, or null.
   static runtime_core* current() noexcept;
+  // thread_index: the calling thread's index in its runtime (what on_thread_start saw); 0 on a
+  // thread that is no runtime's.
+  static std::size_t thread_index() noexcept;
+
+  // Stalls (stall_watch.hpp): a pool hears of scheduler threads held by one fiber past `warning`.
+  void watch_stalls(stall_listener& l, clock::duration warning) { stalls_->add(l, warning); }
+  void unwatch_stalls(stall_listener& l) noexcept { stalls_->remove(l); }
+  // activity: what each scheduler thread runs now, and since when if it has not switched since.
+  std::vector<thread_activity> activity() const { return stalls_->activity(); }
 
   // A hosted runtime (runtime_options::hosted), driven from the thread that constructed it.
   bool hosted() const noexcept { return opts_.hosted; }
@@ -87,6 +97,7 @@ class runtime_core {
   runtime_options opts_;
   std::shared_ptr<spdlog::logger> log_;
   scheduler::worker_set workers_;
+  std::unique_ptr<stall_watch> stalls_;  // reads workers_' slots: made after them, gone before
   std::unique_ptr<std::atomic<thread_state*>[]> by_slot_;   // slot index -> its thread
   std::mutex threads_mu_;                                   // guards threads_ (restart, stop)
   std::vector<std::unique_ptr<thread_state>> threads_;
