@@ -114,10 +114,7 @@ struct current_thread {
 
 runtime_core* runtime_core::current() noexcept { return this_thread().core; }
 
-std::size_t runtime_core::thread_index() noexcept {
-  auto* ts = static_cast<thread_state*>(this_thread().state);
-  return ts ? ts->index : 0;
-}
+[[gnu::tls_model("initial-exec")]] thread_local std::uint32_t tl_thread_index = 0;
 
 runtime_core::runtime_core(runtime& owner, runtime_options opts)
     : owner_(owner),
@@ -233,6 +230,7 @@ void runtime_core::thread_main(thread_state& ts) noexcept {
 void runtime_core::enter(thread_state& ts) {
   boost::fibers::use_scheduling_algorithm<scheduler::algorithm>(workers_, *ts.slot);
   this_thread() = {this, &ts};
+  tl_thread_index = static_cast<std::uint32_t>(ts.index);
   // Every thread watches the I/O poller's epoll, so whichever is idle harvests I/O readiness.
   ts.slot->idle.watch(io_->fd());
   hub::io_poller::bind_this_thread(io_.get());
@@ -244,6 +242,7 @@ void runtime_core::leave(thread_state& ts) noexcept {
   hub::io_poller::bind_this_thread(nullptr);
   ts.slot->idle.unwatch(io_->fd());
   this_thread() = {};
+  tl_thread_index = 0;
 }
 
 std::size_t runtime_core::run_hub_duties(thread_state& ts) {

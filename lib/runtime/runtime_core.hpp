@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -24,6 +25,10 @@
 namespace spdlog { class logger; }
 
 namespace fiberpool::detail {
+
+// The calling thread's index in its runtime (runtime_core::thread_index()). initial-exec, and read
+// inline: a job's start reads it, and a call into the library for it would cost more than the read.
+[[gnu::tls_model("initial-exec")]] extern thread_local std::uint32_t tl_thread_index;
 
 // Fibers are created only on the runtime's own threads: a task submitted from anywhere else goes
 // into a thread's inbox and that thread's hub fiber (its main fiber) starts it. The hub also fires
@@ -54,8 +59,9 @@ class runtime_core {
   // current: the runtime whose thread calls, or null.
   static runtime_core* current() noexcept;
   // thread_index: the calling thread's index in its runtime (what on_thread_start saw); 0 on a
-  // thread that is no runtime's.
-  static std::size_t thread_index() noexcept;
+  // thread that is no runtime's. Read it once and do not keep it across a switch: the fiber may
+  // resume on another thread.
+  static std::size_t thread_index() noexcept { return tl_thread_index; }
 
   // Stalls (stall_watch.hpp): a pool hears of scheduler threads held by one fiber past `warning`.
   void watch_stalls(stall_listener& l, clock::duration warning) { stalls_->add(l, warning); }

@@ -78,18 +78,19 @@ FIBERPOOL_TSAN_NOINLINE boost::fibers::context* algorithm::pick() noexcept {
     if (self_.ready.stealable() > 0) workers_.wake_sleeper(self_);
   }
   if (!ctx && self_.state.load(std::memory_order_relaxed) == slot_state::active) ctx = workers_.steal(self_);
-  boost::fibers::context* job = nullptr;
+  // The progress marks the stall watchdog samples (worker_set.hpp), one plain store each:
+  // `running` before the count, so a reader that sees the count sees what it counts.
   if (ctx && !pinned(ctx)) {
-    job = ctx;
     // Any context on this thread would do for attach(); asking Boost which is active costs more.
     if (!scheduler_) scheduler_ = boost::fibers::context::active()->get_scheduler();
     scheduler_->attach_worker_context(ctx);
-    self_.host(+1);
+    worker_slot& self = self_;  // in a register: atomic stores make GCC reload self_ after each
+    self.host(+1);
+    self.running.store(ctx, std::memory_order_relaxed);
+    self.resumed_one();
+  } else {
+    self_.running.store(nullptr, std::memory_order_relaxed);
   }
-  // The progress marks the stall watchdog samples (worker_set.hpp): `running` first, then the
-  // count, so a reader that sees the count sees what it counts.
-  self_.running.store(job, std::memory_order_relaxed);
-  if (job) self_.resumed_one();
   tl_running = ctx;
   return ctx;
 }
