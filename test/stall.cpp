@@ -80,6 +80,13 @@ long held_ms(const std::string& line) {
   return std::stol(m[1]);
 }
 
+// release_on_exit: ends the CPU loops when a failed REQUIRE leaves the test early; declared after
+// the pool, so the pool's destructor (which waits for its jobs) does not wait for them forever.
+struct release_on_exit {
+  std::atomic<bool>& release;
+  ~release_on_exit() { release.store(true, std::memory_order_release); }
+};
+
 thread_local std::size_t started_as = 0;  // set by on_thread_start: index + 1
 
 }  // namespace
@@ -88,11 +95,12 @@ TEST_CASE("a job in a CPU loop is logged and shown as stalled, and no longer onc
   with_threads([](std::size_t threads) {
     log_capture log;
     {
-      task_pool pool(stall_opts(threads, log));
-      pool.start();
       std::atomic<bool> release{false};
       event out_of_loop;
-      event finish;
+      event finish;  // outlives the pool: a failed check leaves the job waiting on it, to be killed
+      task_pool pool(stall_opts(threads, log));
+      release_on_exit guard{release};
+      pool.start();
       auto j = pool.apply(named("spinner"), [&] {
         spin_until(release);
         out_of_loop.set();
@@ -132,9 +140,10 @@ TEST_CASE("a stall is logged again at 2x and 4x the warning while it lasts, not 
   with_threads([](std::size_t threads) {
     log_capture log;
     {
-      task_pool pool(stall_opts(threads, log));
-      pool.start();
       std::atomic<bool> release{false};
+      task_pool pool(stall_opts(threads, log));
+      release_on_exit guard{release};
+      pool.start();
       auto j = pool.apply(named("long"), [&] { spin_until(release); });
       REQUIRE(eventually([&] { return warnings_about(log.text(), j.id()).size() >= 3; }));
       release.store(true, std::memory_order_release);
@@ -154,9 +163,10 @@ TEST_CASE("a stalled job past its hard time limit shows kill_pending, and the wa
   with_threads([](std::size_t threads) {
     log_capture log;
     {
-      task_pool pool(stall_opts(threads, log));
-      pool.start();
       std::atomic<bool> release{false};
+      task_pool pool(stall_opts(threads, log));
+      release_on_exit guard{release};
+      pool.start();
       auto o = named("overdue");
       o.hard_time_limit = 100ms;
       auto j = pool.apply(o, [&] {
@@ -182,9 +192,10 @@ TEST_CASE("a kill sent to a stalled job shows as kill_pending and in the next wa
   with_threads([](std::size_t threads) {
     log_capture log;
     {
-      task_pool pool(stall_opts(threads, log));
-      pool.start();
       std::atomic<bool> release{false};
+      task_pool pool(stall_opts(threads, log));
+      release_on_exit guard{release};
+      pool.start();
       auto j = pool.apply(named("deaf"), [&] {
         spin_until(release);
         this_job::check_cancelled();
@@ -241,10 +252,12 @@ TEST_CASE("job_info::thread is the index on_thread_start saw, for running and st
       ro.threads = threads;
       ro.on_thread_start = [](std::size_t index) { started_as = index + 1; };
       runtime rt(ro);
+      std::atomic<bool> release{false};
+      event go;
       task_pool pool(rt, stall_opts(threads, log));
+      release_on_exit guard{release};
       pool.start();
       // One spinner per thread (an idle thread steals the second if both land on one).
-      std::atomic<bool> release{false};
       std::vector<std::atomic<std::size_t>> ran_on(threads);
       std::vector<job<void>> js;
       for (std::size_t k = 0; k < threads; ++k)
@@ -275,7 +288,6 @@ TEST_CASE("job_info::thread is the index on_thread_start saw, for running and st
       for (auto& j : js) j.get();
 
       // A running job that is not stalled (it waits) reports the thread it runs on too.
-      event go;
       std::atomic<std::size_t> waiter_on{0};
       auto w = pool.apply([&] {
         waiter_on.store(started_as);
@@ -295,10 +307,11 @@ TEST_CASE("stalls are still seen after restart() replaced the threads") {
   with_threads([](std::size_t threads) {
     log_capture log;
     {
+      std::atomic<bool> release{false};
       task_pool pool(stall_opts(threads, log));
+      release_on_exit guard{release};
       pool.start();
       pool.restart();
-      std::atomic<bool> release{false};
       auto j = pool.apply(named("after-restart"), [&] { spin_until(release); });
       REQUIRE(eventually([&] { return stalled(pool, j.id()); }));
       REQUIRE(eventually([&] { return !warnings_about(log.text(), j.id()).empty(); }));
@@ -314,9 +327,10 @@ TEST_CASE("a stall on a hosted runtime's host thread is seen by the watchdog") {
     runtime_options ro;
     ro.hosted = true;
     runtime rt(ro);
-    task_pool pool(rt, stall_opts(1, log));
-    pool.start();
     std::atomic<bool> release{false};
+    task_pool pool(rt, stall_opts(1, log));
+    release_on_exit guard{release};
+    pool.start();
     auto j = pool.apply(named("host-spinner"), [&] { spin_until(release); });
     // The host thread runs the job inside run_ready() and spins there; this thread looks on.
     std::atomic<bool> seen{false};
@@ -326,7 +340,7 @@ TEST_CASE("a stall on a hosted runtime's host thread is seen by the watchdog") {
     });
     while (!j.done()) rt.run_ready();
     onlooker.join();
-    CHECK(seen.load());
+    REQUIRE(seen.load());
     CHECK(warnings_about(log.text(), j.id()).front().find("thread 0 for") != std::string::npos);
     pool.stop();
   }
@@ -338,9 +352,10 @@ TEST_CASE("stall_warning zero turns detection off; negative is refused") {
   {
     auto o = stall_opts(1, log);
     o.stall_warning = clock::duration::zero();
-    task_pool pool(o);
-    pool.start();
     std::atomic<bool> release{false};
+    task_pool pool(o);
+    release_on_exit guard{release};
+    pool.start();
     auto j = pool.apply([&] { spin_until(release); });
     // Long past what a 100 ms warning would take to show (a broken switch would warn at once).
     const auto until = clock::now() + 6 * warning;
