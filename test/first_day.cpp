@@ -201,7 +201,10 @@ TEST_CASE("stop_for() returns by its grace while a job spins without a cancellat
     CHECK_FALSE(j.done());
     CHECK(pool->state() == pool_state::closed);
     CHECK_THROWS_AS(pool->apply([] {}), pool_closed);
-    const std::string left = "1 job: job " + std::to_string(j.id()) + " (spin)";
+    const auto listed = pool->jobs();
+    REQUIRE(listed.size() == 1);
+    const std::string left =
+        "1 job: job " + std::to_string(j.id()) + " (spin) on thread " + std::to_string(listed[0].thread);
     CHECK(count_of(capture.text(), "stop_for() returns with " + left) == 1);
 
     // The destructor finishes the shutdown: it waits for the job and says which one it waits for.

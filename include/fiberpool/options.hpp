@@ -47,6 +47,17 @@ struct pool_options {
   // failure), whether or not anyone get()s it. false: logged at debug level only; the failures are
   // still counted (info().failed) and signalled (signal_bus::job_failed).
   bool log_failures = true;
+  // A job that holds its scheduler thread longer than this without reaching a switch point (a
+  // CPU loop, a blocking system call: no fiberpool wait, yield or cancellation point) is logged at
+  // warning level with its id, name, thread, how long, and whether a kill or a passed hard time
+  // limit waits for it; again at 2x, 4x, 8x... this while it lasts, and once at info level when it
+  // lets go. jobs() shows it in job_info::stalled_for meanwhile. A watchdog thread of the runtime
+  // notices (so it works with one scheduler thread, and on a hosted runtime's host thread); it
+  // samples the threads every stall_warning / 4 (10 ms to 250 ms) while any of them is busy and
+  // sleeps while they all idle, so it costs an idle runtime nothing. A job waiting (sleep_for, an
+  // event, I/O) holds no thread and is never reported. Zero turns detection off for the pool
+  // (no warnings, stalled_for never set); negative throws std::invalid_argument.
+  clock::duration stall_warning = std::chrono::seconds(1);
 };
 
 struct job_options {

@@ -39,6 +39,19 @@ struct job_info {
   std::string group;
   job_state state = job_state::queued;
   std::optional<clock::time_point> started_at;  // set once the job left the queue
+  // thread: the index of the scheduler thread it runs on (0 to threads - 1, as
+  // runtime_options::on_thread_start numbers them; 0 on a hosted runtime). A job suspended in a
+  // wait may resume on another thread: it is then where the pool last saw it run. 0 while queued.
+  std::size_t thread = 0;
+  // kill_pending: a kill (terminate_job, cancel, terminate) or a passed hard time limit has not
+  // ended the job yet. It is delivered at the job's next cancellation point; a job in a CPU loop
+  // (see stalled_for) never reaches one, and keeps this set for as long as it spins.
+  bool kill_pending = false;
+  // stalled_for: set while the job holds its scheduler thread past pool_options::stall_warning
+  // without reaching a switch point (a wait, a yield, its end): how long it has held it so far, a
+  // lower bound (the runtime samples its threads a few times per stall_warning). Such a job keeps
+  // every other fiber of that thread waiting, and cannot be killed until it switches.
+  std::optional<clock::duration> stalled_for;
 };
 
 // A snapshot of a pool as task_pool::info() reports it.

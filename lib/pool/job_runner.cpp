@@ -53,6 +53,7 @@ void pool_core::execute(job_record& rec, fiber_site& site, slot_kind slot) noexc
     std::lock_guard lk(mu_);
     rec.site = &site;
     rec.started_at = clock::now();
+    rec.thread = static_cast<std::uint32_t>(runtime_core::thread_index());
   }
   rec.inline_parent = static_cast<job_record*>(site.current);
   site.current = &rec;

@@ -163,7 +163,8 @@ std::string pool_core::jobs_left() const {
   for (const job_info& j : jobs()) {
     if (j.state != job_state::running) continue;
     out += n++ ? ", " : "";
-    out += "job " + std::to_string(j.id) + " (" + (j.name.empty() ? "-" : j.name) + ")";
+    out += "job " + std::to_string(j.id) + " (" + (j.name.empty() ? "-" : j.name) + ") on thread " +
+           std::to_string(j.thread);
   }
   return std::to_string(n) + (n == 1 ? " job" : " jobs") + (n ? ": " + out : std::string());
 }

@@ -20,6 +20,9 @@ namespace {
 
 pool_options checked(pool_options o) {
   check_stack_size(o.stack_size, "pool_options::stack_size");
+  if (o.stall_warning < clock::duration::zero())
+    throw std::invalid_argument("fiberpool: pool_options::stall_warning is negative; use zero to turn stall "
+                                "warnings off");
   return o;
 }
 
@@ -48,6 +51,7 @@ pool_core::pool_core(task_pool& owner, pool_options o, fiberpool::runtime* share
   token_->pool = this;
   signals.set_logger(log);
   register_fault_report();
+  stalls_.attach(rtc_);
 }
 
 pool_core::~pool_core() {
@@ -63,6 +67,7 @@ pool_core::~pool_core() {
     std::lock_guard lk(token_->mu);  // waits for a limit action firing right now
     token_->pool = nullptr;
   }
+  stalls_.attach(nullptr);  // before the runtime it listens to can go
   timer_.reset();
   owned_rt_.reset();
 }
@@ -89,6 +94,7 @@ void pool_core::register_with_event_loop(event_loop& loop) {
     // pool's queue), so they can be replaced by a runtime hosted on this, the loop's, thread.
     auto hosted = own_runtime(opts, nullptr, true);
     timer_ = std::make_unique<fiberpool::timer>(*hosted, log);
+    stalls_.attach(&hosted->core());  // before the old runtime goes
     owned_rt_ = std::move(hosted);
     rt_ = owned_rt_.get();
     rtc_ = &rt_->core();
@@ -148,6 +154,9 @@ pool_info pool_core::info() const {
 
 std::vector<job_info> pool_core::jobs() const {
   std::vector<job_info> out;
+  // What each thread runs, read before the lock (the watchdog's own lock is never taken under it).
+  const auto threads = rtc_->activity();
+  const auto now = clock::now();
   {
     std::lock_guard lk(mu_);
     out.reserve(live_.size());
@@ -159,7 +168,10 @@ std::vector<job_info> pool_core::jobs() const {
         j.group = rec->extras->group;
       }
       j.state = rec->state();
-      if (rec->started_at != clock::time_point{}) j.started_at = rec->started_at;
+      if (rec->started_at != clock::time_point{}) {
+        j.started_at = rec->started_at;
+        describe_activity(j, *rec, threads, now);
+      }
       out.push_back(std::move(j));
     });
   }

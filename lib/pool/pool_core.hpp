@@ -27,6 +27,7 @@
 #include "pool/ended_log.hpp"
 #include "pool/group_state.hpp"
 #include "pool/live_table.hpp"
+#include "pool/stall_report.hpp"
 
 namespace spdlog { class logger; }
 
@@ -115,6 +116,10 @@ class pool_core {
   // one (catch (...)) and went on; logged once per job.
   void report_swallowed_kill(const job_record& rec) noexcept;
 
+  // stall_report.cpp
+  // stalled_jobs: the running jobs whose fibers the `stalled` threads run, held past stall_warning.
+  std::vector<stalled_job> stalled_jobs(std::span<const stalled_thread> stalled, clock::time_point now);
+
   // pool_core.cpp
   pool_state state() const;
   bool did_start_ok() const;
@@ -172,13 +177,17 @@ class pool_core {
   void request_cancel(job_record& rec, cancel_kind kind, int signal) noexcept;  // mu_ held
   void on_limit(job_id id, cancel_kind kind) noexcept;
 
+  // stall_report.cpp (mu_ held): a started job's thread, kill_pending and stalled_for, for jobs().
+  void describe_activity(job_info& j, const job_record& rec, std::span<const thread_activity> threads,
+                         clock::time_point now) const noexcept;
+
   // lifecycle.cpp
   enum class shutdown_turn { first, joined, resumed };
   shutdown_turn begin_shutdown(const char* what);
   // wait_for_unwinding: waits for every job to end after kills were sent, logging the ones left
   // with back-off (1 s, 2 s, ... 1 min).
   void wait_for_unwinding(const char* what);
-  std::string jobs_left() const;  // "2 jobs: job 7 (name), job 9 (-)", for the logs
+  std::string jobs_left() const;  // "2 jobs: job 7 (name) on thread 0, ...", for the logs
   // unwind_margin: how long stop_for() waits, past its grace, for killed jobs to unwind.
   static constexpr clock::duration unwind_margin = std::chrono::milliseconds(100);
   void finish_shutdown();
@@ -242,6 +251,7 @@ class pool_core {
   // Task groups by name; a group lives until cancel_group(), cancel_all(), or flush() once idle.
   std::map<std::string, std::unique_ptr<group_state>, std::less<>> groups_;
   fiberpool::event stopped_;                      // set once state_ is stopped
+  stall_report stalls_{*this};                    // listens to rtc_ (stall_warning > 0)
 };
 
 // current_job: the job running on the calling fiber, or null.

@@ -127,11 +127,14 @@ void check_stack_size(std::size_t bytes, const char* option) {
 
 runtime_core* runtime_core::current() noexcept { return this_thread().core; }
 
+[[gnu::tls_model("initial-exec")]] thread_local std::uint32_t tl_thread_index = 0;
+
 runtime_core::runtime_core(runtime& owner, runtime_options opts)
     : owner_(owner),
       opts_(std::move(opts)),
       log_(fiberpool::logger()),
       workers_(std::max<std::size_t>(4, 4 * (opts_.threads ? opts_.threads : std::thread::hardware_concurrency()))),
+      stalls_(std::make_unique<stall_watch>(workers_, opts_.name)),
       by_slot_(new std::atomic<thread_state*>[workers_.capacity()]),
       io_(std::make_shared<hub::io_poller>()),
       offload_(std::make_unique<hub::offload_pool>(opts_.offload_threads, opts_.name)) {
@@ -159,6 +162,7 @@ runtime_core::~runtime_core() {
                "another thread\n", stderr);
     std::abort();
   }
+  stalls_.reset();  // its pools are gone, and leaving threads need no watching
   stopping_.store(true);
   driver_.reset();  // leaves the host's loop before the runtime it drives goes
   if (host_) unhost();
@@ -188,6 +192,7 @@ runtime_core::thread_state& runtime_core::launch(std::size_t index) {
   auto ts = std::make_unique<thread_state>();
   ts->slot = slot;
   ts->index = index;
+  slot->thread.store(index);
   thread_state& ref = *ts;
   by_slot_[slot->index].store(&ref);
   threads_.push_back(std::move(ts));
@@ -236,6 +241,7 @@ void runtime_core::thread_main(thread_state& ts) noexcept {
 void runtime_core::enter(thread_state& ts) {
   boost::fibers::use_scheduling_algorithm<scheduler::algorithm>(workers_, *ts.slot);
   this_thread() = {this, &ts};
+  tl_thread_index = static_cast<std::uint32_t>(ts.index);
   // Every thread watches the I/O poller's epoll, so whichever is idle harvests I/O readiness.
   ts.slot->idle.watch(io_->fd());
   hub::io_poller::bind_this_thread(io_.get());
@@ -247,6 +253,7 @@ void runtime_core::leave(thread_state& ts) noexcept {
   hub::io_poller::bind_this_thread(nullptr);
   ts.slot->idle.unwatch(io_->fd());
   this_thread() = {};
+  tl_thread_index = 0;
 }
 
 std::size_t runtime_core::run_hub_duties(thread_state& ts) {
@@ -522,6 +529,8 @@ void runtime_core::host_here() {
   enter(*ts);
   ts->slot->idle.set_hosted(true);
   ts->slot->driver = h.get();
+  ts->slot->thread.store(0);
+  scheduler::watch_gate::thread_idle(*ts->slot);  // the host's loop runs until run_ready()
   h->signal_stack = std::make_unique<alt_stack>();
   host_ = std::move(h);
   if (opts_.on_thread_start) {
@@ -592,11 +601,13 @@ std::size_t runtime_core::run_ready() {
   thread_state& ts = *h.ts;
   auto& slot = *ts.slot;
   slot.idle.host_awake();
-  std::size_t before = slot.resumed;
+  std::size_t before = slot.resumed.load(std::memory_order_relaxed);
   h.fibers_deadline = clock::time_point::max();
   h.in_run_ready = true;
   try {
     for (;;) {
+      // Fibers may run (and stall) from here on: the stall watchdog must be awake.
+      workers_.gate.thread_busy(slot);
       run_hub_duties(ts);
       if (io_->active()) io_->poll();
       // Everything ready runs now; the scheduler hands control back here once nothing is
@@ -608,12 +619,14 @@ std::size_t runtime_core::run_ready() {
     }
   } catch (...) {
     h.in_run_ready = false;
+    scheduler::watch_gate::thread_idle(slot);
     slot.idle.host_asleep();
     throw;
   }
   h.in_run_ready = false;
+  scheduler::watch_gate::thread_idle(slot);
   slot.idle.host_asleep();
-  return slot.resumed - before;
+  return slot.resumed.load(std::memory_order_relaxed) - before;
 }
 
 std::optional<clock::time_point> runtime_core::next_deadline() const {

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -18,6 +19,7 @@
 #include "hub/io_poller.hpp"
 #include "hub/offload.hpp"
 #include "hub/timer_queue.hpp"
+#include "runtime/stall_watch.hpp"
 #include "scheduler/worker_set.hpp"
 
 namespace spdlog { class logger; }
@@ -27,6 +29,10 @@ namespace fiberpool { class event_loop; }
 namespace fiberpool::detail {
 
 class loop_driver;
+
+// The calling thread's index in its runtime (runtime_core::thread_index()). initial-exec, and read
+// inline: a job's start reads it, and a call into the library for it would cost more than the read.
+[[gnu::tls_model("initial-exec")]] extern thread_local std::uint32_t tl_thread_index;
 
 // Fibers are created only on the runtime's own threads: a task submitted from anywhere else goes
 // into a thread's inbox and that thread's hub fiber (its main fiber) starts it. The hub also fires
@@ -56,6 +62,16 @@ class runtime_core {
 
   // current: the runtime whose thread calls, or null.
   static runtime_core* current() noexcept;
+  // thread_index: the calling thread's index in its runtime (what on_thread_start saw); 0 on a
+  // thread that is no runtime's. Read it once and do not keep it across a switch: the fiber may
+  // resume on another thread.
+  static std::size_t thread_index() noexcept { return tl_thread_index; }
+
+  // Stalls (stall_watch.hpp): a pool hears of scheduler threads held by one fiber past `warning`.
+  void watch_stalls(stall_listener& l, clock::duration warning) { stalls_->add(l, warning); }
+  void unwatch_stalls(stall_listener& l) noexcept { stalls_->remove(l); }
+  // activity: what each scheduler thread runs now, and since when if it has not switched since.
+  std::vector<thread_activity> activity() const { return stalls_->activity(); }
 
   // A hosted runtime (runtime_options::hosted), driven from the thread that constructed it.
   bool hosted() const noexcept { return opts_.hosted; }
@@ -96,6 +112,7 @@ class runtime_core {
   runtime_options opts_;
   std::shared_ptr<spdlog::logger> log_;
   scheduler::worker_set workers_;
+  std::unique_ptr<stall_watch> stalls_;  // reads workers_' slots: made after them, gone before
   std::unique_ptr<std::atomic<thread_state*>[]> by_slot_;   // slot index -> its thread
   std::mutex threads_mu_;                                   // guards threads_ (restart, stop)
   std::vector<std::unique_ptr<thread_state>> threads_;

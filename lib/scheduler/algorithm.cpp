@@ -78,12 +78,18 @@ FIBERPOOL_TSAN_NOINLINE boost::fibers::context* algorithm::pick() noexcept {
     if (self_.ready.stealable() > 0) workers_.wake_sleeper(self_);
   }
   if (!ctx && self_.state.load(std::memory_order_relaxed) == slot_state::active) ctx = workers_.steal(self_);
+  // The progress marks the stall watchdog samples (worker_set.hpp), one plain store each:
+  // `running` before the count, so a reader that sees the count sees what it counts.
   if (ctx && !pinned(ctx)) {
-    ++self_.resumed;
     // Any context on this thread would do for attach(); asking Boost which is active costs more.
     if (!scheduler_) scheduler_ = boost::fibers::context::active()->get_scheduler();
     scheduler_->attach_worker_context(ctx);
-    self_.host(+1);
+    worker_slot& self = self_;  // in a register: atomic stores make GCC reload self_ after each
+    self.host(+1);
+    self.running.store(ctx, std::memory_order_relaxed);
+    self.resumed_one();
+  } else {
+    self_.running.store(nullptr, std::memory_order_relaxed);
   }
   tl_running = ctx;
   return ctx;
@@ -91,10 +97,15 @@ FIBERPOOL_TSAN_NOINLINE boost::fibers::context* algorithm::pick() noexcept {
 
 void algorithm::suspend_until(std::chrono::steady_clock::time_point const& deadline) noexcept {
   sanitizers::arrived();
-  if (self_.driver && self_.driver->idle(deadline)) return;
+  if (self_.driver && self_.driver->idle(deadline)) {
+    watch_gate::thread_idle(self_);  // back to the host's loop; run_ready() marks it busy again
+    return;
+  }
   if (workers_.spin(self_)) return;
   if (!workers_.go_idle(self_)) return;
+  watch_gate::thread_idle(self_);
   bool io_ready = self_.idle.wait_until(deadline);
+  workers_.gate.thread_busy(self_);
   workers_.leave_idle(self_);
   if (io_ready) poll_io();
 }

@@ -18,6 +18,8 @@ worker_slot* worker_set::claim() noexcept {
       std::size_t used = used_.load();
       while (used < i + 1 && !used_.compare_exchange_weak(used, i + 1)) {}
       slots_[i].hosted.store(0);
+      slots_[i].running.store(nullptr);
+      slots_[i].idle_now.store(false);  // a new thread starts busy (watch_gate)
       return &slots_[i];
     }
   }
@@ -29,6 +31,15 @@ std::size_t worker_set::active() const noexcept {
   for (std::size_t i = 0; i < used; ++i)
     if (slots_[i].state.load(std::memory_order_relaxed) == slot_state::active) ++n;
   return n;
+}
+
+bool worker_set::any_awake() const noexcept {
+  for (std::size_t i = 0; i < capacity_; ++i) {
+    auto st = slots_[i].state.load(std::memory_order_seq_cst);
+    if ((st == slot_state::active || st == slot_state::retiring) && !slots_[i].idle_now.load(std::memory_order_seq_cst))
+      return true;
+  }
+  return false;
 }
 
 context* worker_set::steal(worker_slot& thief) noexcept {

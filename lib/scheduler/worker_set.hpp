@@ -9,6 +9,7 @@
 #include "scheduler/idle_waker.hpp"
 #include "scheduler/poll_source.hpp"
 #include "scheduler/ready_queue.hpp"
+#include "scheduler/watch_gate.hpp"
 
 namespace fiberpool::scheduler {
 
@@ -35,15 +36,33 @@ struct worker_slot {
   std::atomic<slot_state> state{slot_state::unused};
   std::atomic<long> hosted{0};
   std::size_t index = 0;
-  std::size_t resumed = 0;        // fibers resumed by this thread (its own counter, for run_ready)
   bool wake_deferred = false;     // fibers were made ready by the hub or dispatcher since the last pick
   host_driver* driver = nullptr;  // set on the thread of a hosted runtime
+
+  // Progress marks, read by the runtime's stall watchdog (lib/runtime/stall_watch.hpp) from its
+  // own thread. Only the slot's thread writes them, in pick(): a plain load and store, no locked
+  // instruction. resumed: job fibers (non-pinned contexts) this thread resumed; run_ready() counts
+  // with it too. running: the job fiber it runs now, null while it runs its hub, its dispatcher,
+  // its host's loop, or idles. A thread whose `resumed` has not moved while `running` stayed the
+  // same non-null context has run that fiber without a switch in between.
+  std::atomic<std::size_t> resumed{0};
+  std::atomic<context*> running{nullptr};
+  // idle_now: asleep in epoll, or handed back to its host's loop (watch_gate.hpp).
+  std::atomic<bool> idle_now{false};
+  // thread: the runtime's index for the thread on this slot (what on_thread_start saw); set
+  // before the thread starts, read by the watchdog.
+  std::atomic<std::size_t> thread{0};
 
   // host: changes `hosted`. Only the slot's own thread calls it (Boost runs awakened() and
   // pick_next() on the thread a fiber is attached to), so a plain load and store do: no locked
   // instruction on every switch.
   void host(long delta) noexcept {
     hosted.store(hosted.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+  }
+  // resumed_one: a job fiber is resumed. Release, so that a reader that sees the new count also
+  // sees the `running` stored before it (a plain store on x86).
+  void resumed_one() noexcept {
+    resumed.store(resumed.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   }
 };
 
@@ -75,6 +94,10 @@ class worker_set {
   // io: the runtime's I/O poller, if it has one; set before any thread starts.
   void set_io(poll_source* io) noexcept { io_ = io; }
   poll_source* io() const noexcept { return io_; }
+  // any_awake: some active or retiring slot's thread is not idling (watch_gate::rest()).
+  bool any_awake() const noexcept;
+  // The handshake that lets the stall watchdog sleep while every thread idles.
+  watch_gate gate;
 
  private:
   bool stealable_elsewhere(const worker_slot& self) const noexcept;

@@ -87,6 +87,7 @@ fiber_site& install_fiber_site() {
   if (fiber_site* s = this_fiber_site()) return *s;
   auto* ctx = boost::fibers::context::active();
   auto* tag = new fiber_tag(ctx);
+  tag->site.context = ctx;
   ctx->set_properties(tag);
   return tag->site;
 }

@@ -120,6 +120,8 @@ class job_record : public task, public cancellable {
   std::unique_ptr<job_extras> extras;
   std::exception_ptr error;              // failed / terminated: what get() rethrows
   clock::time_point started_at{};
+  std::uint32_t thread = 0;              // the runtime thread it started on, or was last seen
+                                         // running on (job_info::thread); guarded by the owner's lock
   std::atomic<std::uint32_t> cancel{0};  // cancel_kind in the low byte, signal above it
   bool is_inline = false;               // runs on the fiber of the job that applied it
   bool ending = false;                  // its end is being recorded; guarded by the owner's lock

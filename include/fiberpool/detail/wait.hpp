@@ -31,6 +31,9 @@ struct fiber_site {
   // hosts_jobs: `current` is a pool's job record. False on a map's feeder fiber, whose `current`
   // is the feeder: cancellable like a job, but no job (this_job::id() is 0 there).
   bool hosts_jobs = true;
+  // context: the fiber's Boost.Fiber context, set once by install_fiber_site(). The pool matches
+  // it against the contexts the stall watchdog reports; nobody dereferences it.
+  const void* context = nullptr;
 
   // wake: makes a parked wait return so it can see a new cancel request. Never suspends.
   void wake() noexcept {
