@@ -18,6 +18,9 @@ using namespace fiberpool_test;
 namespace {
 
 constexpr auto warning = std::chrono::milliseconds(100);
+// For the test that nothing is reported: a thread the OS leaves unscheduled for as long while it
+// runs a job is (rightly) seen holding it, and a loaded machine must not fail that test.
+constexpr auto longer = std::chrono::milliseconds(250);
 const std::string held = "has held scheduler thread";  // in every stall warning, and only there
 
 // spin_until: a CPU loop with no switch point: nothing but the flag ends it.
@@ -219,17 +222,19 @@ TEST_CASE("jobs that wait or yield for longer than stall_warning are not stalled
   with_threads([](std::size_t threads) {
     log_capture log;
     {
-      task_pool pool(stall_opts(threads, log));
+      auto o = stall_opts(threads, log);
+      o.stall_warning = longer;
+      task_pool pool(o);
       pool.start();
       std::vector<job<void>> js;
       for (int i = 0; i < 4; ++i)
         js.push_back(pool.apply([] {
-          this_job::sleep_for(3 * warning);
-          this_job::sleep_for(3 * warning);
+          this_job::sleep_for(2 * longer);
+          this_job::sleep_for(2 * longer);
         }));
       // Busy, but switching at every turn: the thread makes progress.
       js.push_back(pool.apply([] {
-        const auto until = clock::now() + 6 * warning;
+        const auto until = clock::now() + 4 * longer;
         while (clock::now() < until) this_job::yield();
       }));
       bool any_stalled = false;

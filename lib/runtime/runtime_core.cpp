@@ -217,6 +217,8 @@ void runtime_core::thread_main(thread_state& ts) noexcept {
     std::abort();
   }
   alt_stack signal_stack;  // so a fiber that overflows its stack gets a report, not a bare segfault
+  // A resting stall watchdog must watch this thread from its first job on, not from its first sleep.
+  workers_.gate.thread_busy(*ts.slot);
   if (opts_.on_thread_start) {
     try {
       opts_.on_thread_start(ts.index);
