@@ -87,11 +87,11 @@ void log_pool_signals(task_pool& pool, const log_ptr& log, demo::job_ledger& led
                        p.num_processes());
   });
   sig.pool_resized.connect([log](task_pool& p, std::size_t old_limit, std::size_t new_limit) {
-    SPDLOG_LOGGER_INFO(log, "signal pool_resized: pool '{}', limit {} -> {} ({} running, {} waiting)", p.name(),
+    SPDLOG_LOGGER_INFO(log, "signal pool_resized: pool '{}', limit {} -> {} ({} running, {} queued)", p.name(),
                        old_limit, new_limit, p.running(), p.waiting());
   });
   sig.pool_preshutdown.connect([log](task_pool& p) {
-    SPDLOG_LOGGER_INFO(log, "signal pool_preshutdown: pool '{}', {} running, {} waiting", p.name(), p.running(),
+    SPDLOG_LOGGER_INFO(log, "signal pool_preshutdown: pool '{}', {} running, {} queued", p.name(), p.running(),
                        p.waiting());
   });
   sig.pool_postshutdown.connect([log](task_pool& p) {

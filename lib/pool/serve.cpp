@@ -141,6 +141,8 @@ void serve_state::run() noexcept {
     SPDLOG_LOGGER_ERROR(log_, "fiberpool: the acceptor of port {} (pool '{}') ended: {}", port_, pool_.name(),
                         describe(std::current_exception()));
   }
+  SPDLOG_LOGGER_DEBUG(log_, "fiberpool: pool '{}' no longer serves port {} ({} connection(s) accepted)",
+                      pool_.name(), port_, accepted());
   {
     std::lock_guard lk(mu_);
     site_ = nullptr;
@@ -192,8 +194,15 @@ bool serve_state::accept_one() {
       opts.name = "conn (peer already gone)";  // ENOTCONN: reset between accept and here
     }
   }
-  launch_(std::move(conn), std::move(opts));
+  // Counted before the job exists, so that whoever its handler talks to already sees it counted;
+  // taken back if the pool refuses the job.
   accepted_.fetch_add(1, std::memory_order_relaxed);
+  try {
+    launch_(std::move(conn), std::move(opts));
+  } catch (...) {
+    accepted_.fetch_sub(1, std::memory_order_relaxed);
+    throw;
+  }
   return true;
 }
 
