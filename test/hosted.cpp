@@ -194,7 +194,7 @@ TEST_CASE("register_with_event_loop: a pool driven by a raw epoll loop") {
   check_no_leaks();
 }
 
-TEST_CASE("register_with_event_loop refuses a started pool and a shared runtime") {
+TEST_CASE("register_with_event_loop refuses a started pool and a shared runtime with threads") {
   raw_epoll_loop loop;
   {
     task_pool started(pool_opts(1));
@@ -202,7 +202,49 @@ TEST_CASE("register_with_event_loop refuses a started pool and a shared runtime"
     CHECK_THROWS_AS(started.register_with_event_loop(loop), error);
     runtime rt;
     task_pool shared(rt, pool_opts(1));
-    CHECK_THROWS_AS(shared.register_with_event_loop(loop), error);
+    CHECK_THROWS_WITH_AS(shared.register_with_event_loop(loop), doctest::Contains("make that runtime hosted"), error);
+  }
+  check_no_leaks();
+}
+
+TEST_CASE("register_with_event_loop: pools on a shared hosted runtime; the same loop once, another loop refused") {
+  {
+    raw_epoll_loop loop;
+    raw_epoll_loop other;
+    {
+      runtime_options ro;
+      ro.hosted = true;
+      runtime rt(ro);
+      hosted_work work;
+      std::atomic<int> second_ran{0};
+      {
+        task_pool first(rt, pool_opts(1));
+        task_pool second(rt, pool_opts(1));
+        first.register_with_event_loop(loop);
+        CHECK(loop.readers() == 1);
+        second.register_with_event_loop(loop);  // the runtime is already driven by this loop: a no-op
+        CHECK(loop.readers() == 1);
+        CHECK_THROWS_WITH_AS(second.register_with_event_loop(loop), doctest::Contains("already registered"), error);
+        task_pool third(rt, pool_opts(1));
+        CHECK_THROWS_WITH_AS(third.register_with_event_loop(other), doctest::Contains("another event loop"), error);
+        CHECK(other.readers() == 0);
+        first.start();
+        second.start();
+        work.apply_to(first);
+        second.apply([&] {
+          this_job::sleep_for(10ms);  // a timer of the shared runtime, fired from the loop
+          ++second_ran;
+        });
+        REQUIRE(loop.run_until([&] { return work.done.load() == hosted_work::jobs && second_ran.load() == 1; }));
+        CHECK(work.all_on_host.load());
+        first.stop();
+        second.stop();
+        third.stop();
+      }
+      CHECK(loop.readers() == 1);  // the runtime, not a pool, is driven: it stays until the runtime goes
+    }
+    CHECK(loop.readers() == 0);
+    CHECK(loop.removed() == 1);
   }
   check_no_leaks();
 }

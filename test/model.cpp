@@ -121,15 +121,19 @@ class seed_run {
     cfg_.drivers = 1 + r.below(4);
     cfg_.limit = r.below(5);
     cfg_.reject = r.chance(50);
-    cfg_.max_queued = cfg_.reject ? r.below(7) : SIZE_MAX;
+    // overflow::block with a bound of 0 (eventlet's GreenPool: spawn waits while the pool is full)
+    // or 1: a blocked apply() must start as soon as a job's end, a kill, grow() or resize() makes room.
+    cfg_.max_queued = cfg_.reject ? r.below(7) : r.chance(40) ? r.below(2) : SIZE_MAX;
     cfg_.start_at_once = r.chance(70);
-    traces_.resize(cfg_.drivers + 1);
+    traces_.resize(cfg_.drivers + 2);  // 0: start and finish, 1..drivers, then the releaser
   }
 
   std::string describe() const {
     return "seed " + std::to_string(seed_) + ": threads " + std::to_string(cfg_.threads) + ", drivers " +
            std::to_string(cfg_.drivers) + ", limit " + std::to_string(cfg_.limit) + ", max_queued " +
-           (cfg_.reject ? std::to_string(cfg_.max_queued) + " (reject)" : std::string("none (block)")) +
+           (cfg_.reject                   ? std::to_string(cfg_.max_queued) + " (reject)"
+            : cfg_.max_queued != SIZE_MAX ? std::to_string(cfg_.max_queued) + " (block)"
+                                          : std::string("none (block)")) +
            (cfg_.start_at_once ? ", started at once" : ", started later");
   }
 
@@ -151,7 +155,11 @@ class seed_run {
     const std::size_t per_driver = std::max<std::size_t>(1, ops_ / cfg_.drivers);
     for (std::size_t d = 1; d <= cfg_.drivers; ++d)
       drivers.emplace_back([this, d, per_driver] { drive(d, per_driver); });
+    std::thread releaser;
+    if (blocks_on_a_bound()) releaser = std::thread([this] { release_blocked(); });
     for (auto& t : drivers) t.join();
+    drivers_done_.store(true);
+    if (releaser.joinable()) releaser.join();
     finish();
   }
 
@@ -319,6 +327,38 @@ class seed_run {
     return ok;
   }
 
+  bool blocks_on_a_bound() const { return !cfg_.reject && cfg_.max_queued != SIZE_MAX; }
+
+  // release_blocked: with a bounded blocking queue every driver can be blocked in apply() at once,
+  // waiting for room that only a driver's operation would make. This thread makes room the ways a
+  // real program does (start(), an event that lets a job end, a kill, grow() or resize() of a pool
+  // with no slot), so the seed goes on and each way of freeing a slot must wake a blocked apply().
+  void release_blocked() {
+    rng r(seed_ * 16 + 14);
+    std::size_t d = traces_.size() - 1;
+    while (!drivers_done_.load()) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200 + r.below(800)));
+      // A pool never started has no room at all: a program starts it, sooner or later.
+      if (!started_.load() && r.chance(5)) do_start(d);
+      switch (r.below(4)) {
+        case 0: events_[r.below(event_count)].set(); break;
+        case 1:
+          if (r.chance(30)) op_terminate_job(d, r);
+          break;
+        default: {
+          std::lock_guard lk(limit_mu_);
+          if (model_limit_ != 0) break;
+          const bool by_grow = r.chance(50);
+          model_limit_ = 1;
+          limit_hw_ = std::max<std::size_t>(limit_hw_.load(), 1);
+          trace(d, by_grow ? "grow 1 (release)" : "resize 1 (release)");
+          if (by_grow) pool_raw_->grow(1);
+          else pool_raw_->resize(1);
+        }
+      }
+    }
+  }
+
   // --- the drivers ---
   void drive(std::size_t d, std::size_t ops) {
     rng r(seed_ * 16 + d);
@@ -480,6 +520,7 @@ class seed_run {
         pool_kill_.store(true);
         bool in_time = pool_raw_->stop_for(grace);
         trace(d, std::string("stop_for -> ") + (in_time ? "true" : "false"));
+        finish_abandoned_stop_for(d, in_time);
         after_shutdown(d, "stop_for()");
         break;
       }
@@ -492,6 +533,19 @@ class seed_run {
         after_shutdown(d, "terminate()");
         break;
     }
+  }
+
+  // finish_abandoned_stop_for: stop_for() that gives up on jobs that did not unwind within its
+  // grace and a short margin returns false with the pool closed, not stopped; terminate() then
+  // finishes the shutdown. On a loaded machine a killed job may unwind that slowly.
+  void finish_abandoned_stop_for(std::size_t d, bool in_time) {
+    const auto s = pool_raw_->state();
+    expect(in_time ? s == pool_state::stopped : s == pool_state::stopped || s == pool_state::closed,
+           std::string("stop_for() returned ") + (in_time ? "true" : "false") + " with the pool " +
+               std::string(to_string(s)));
+    if (s == pool_state::stopped) return;
+    trace(d, "terminate (after stop_for)");
+    pool_raw_->terminate();
   }
 
   void prepare_stop() {
@@ -580,7 +634,7 @@ class seed_run {
       closing_begun_.store(true);
       shutting_.store(true);
       pool_kill_.store(true);
-      (void)pool_raw_->stop_for(std::chrono::microseconds(r.below(2000)));
+      finish_abandoned_stop_for(d, pool_raw_->stop_for(std::chrono::microseconds(r.below(2000))));
     } else {
       closing_begun_.store(true);
       prepare_stop();
@@ -716,6 +770,7 @@ class seed_run {
   std::atomic<bool> closing_begun_{false}, closed_done_{false}, shutting_{false};
   std::atomic<bool> pool_kill_{false}, never_started_shutdown_{false};
   std::atomic<std::size_t> ops_done_{0};
+  std::atomic<bool> drivers_done_{false};
 
   mutable std::mutex fail_mu_;
   std::vector<std::string> failures_;

@@ -315,6 +315,53 @@ TEST_CASE("overflow::block blocks a foreign thread's apply() until the queue has
   });
 }
 
+// eventlet's GreenPool default: spawn() waits while the pool is full. With max_queued = 0 nothing
+// is ever queued, so the only news of room is a running job's end, a kill or a bigger limit.
+TEST_CASE("max_queued 0 with overflow::block: a blocked apply() starts once a slot frees") {
+  enum class freed_by { job_end, kill, grow, resize };
+  for (auto how : {freed_by::job_end, freed_by::kill, freed_by::grow, freed_by::resize}) {
+    CAPTURE(static_cast<int>(how));
+    with_threads([how](std::size_t threads) {
+      auto opts = pool_opts(threads, 2);
+      opts.max_queued = 0;
+      opts.on_overflow = overflow::block;
+      task_pool pool(opts);
+      pool.start();
+      event release, a_go;
+      auto a = pool.apply([&] { a_go.wait(); return 1; });
+      auto b = pool.apply([&] { release.wait(); return 2; });
+
+      std::promise<job<int>> applied;
+      auto third = applied.get_future();
+      std::thread foreign([&] {
+        try {
+          applied.set_value(pool.apply([] { return 3; }));
+        } catch (...) {
+          applied.set_exception(std::current_exception());
+        }
+      });
+      settle();
+      CHECK(third.wait_for(0s) == std::future_status::timeout);
+      CHECK(pool.waiting() == 0);
+
+      switch (how) {
+        case freed_by::job_end: a_go.set(); break;
+        case freed_by::kill: pool.terminate_job(b.id()); break;
+        case freed_by::grow: pool.grow(1); break;
+        case freed_by::resize: pool.resize(3); break;
+      }
+      const bool unblocked = third.wait_for(patience) == std::future_status::ready;
+      CHECK(unblocked);
+      if (!unblocked) pool.terminate();  // rescue: let the foreign thread finish
+      foreign.join();
+      if (unblocked) CHECK(third.get().get() == 3);
+      a_go.set();
+      release.set();
+      pool.stop();
+    });
+  }
+}
+
 TEST_CASE("overflow::block from a job suspends only that job's fiber") {
   with_threads([](std::size_t threads) {
     runtime_options rt_opts;
@@ -425,9 +472,13 @@ TEST_CASE("apply() supports move-only results, move-only arguments and void") {
     task_pool pool(pool_opts(threads));
     pool.start();
     job<std::unique_ptr<int>> boxed = pool.apply([] { return std::make_unique<int>(7); });
+    auto copy = boxed;  // a second handle of the same job
     auto p = boxed.get();
     REQUIRE(p);
     CHECK(*p == 7);
+    // Moved out once: a second get() on any handle says so instead of returning a moved-from null.
+    CHECK_THROWS_WITH_AS(copy.get(), doctest::Contains("already taken by get()"), fiberpool::error);
+    CHECK_THROWS_AS(boxed.get(), fiberpool::error);
 
     auto moved_in = pool.apply([](std::unique_ptr<int> q) { return *q + 1; }, std::make_unique<int>(41));
     CHECK(moved_in.get() == 42);

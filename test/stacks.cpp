@@ -16,12 +16,6 @@ using namespace fiberpool_test;
 
 namespace {
 
-std::size_t count_of(const std::string& text, const std::string& what) {
-  std::size_t n = 0;
-  for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
-  return n;
-}
-
 // run_blocked: `jobs` jobs alive at once (each holds a stack), then all released.
 void run_blocked(std::size_t threads, std::size_t jobs) {
   task_pool pool(pool_opts(threads));
@@ -172,4 +166,40 @@ TEST_CASE("a job blocked in a wait keeps no stack page below its own frame's pag
     release.set();
     pool.stop();
   });
+}
+
+TEST_CASE("a burst of jobs that get no stack is logged once, not once per job") {
+  auto saved = fiberpool::logger();
+  log_capture capture;
+  fiberpool::set_logger(capture.logger());
+  with_threads([](std::size_t threads) {
+    task_pool pool(pool_opts(threads));
+    pool.start();
+    constexpr int burst = 40;
+    diagnostics::fail_next_stack_allocations(burst);
+    std::vector<job<int>> failed;
+    for (int i = 0; i < burst; ++i) failed.push_back(pool.apply([] { return 1; }));
+    for (auto& j : failed) REQUIRE(j.wait_for(patience));
+    diagnostics::fail_next_stack_allocations(0);
+    for (auto& j : failed) CHECK(j.state() == job_state::failed);
+    CHECK(pool.apply([] { return 7; }).get() == 7);  // the burst ends: fibers are made again
+    pool.stop();
+  });
+  fiberpool::set_logger(saved);
+  auto text = capture.text();
+  CAPTURE(text);
+  // One line per burst (two bursts: one per thread count), plus one line when each burst ends.
+  CHECK(count_of(text, "could not create a fiber") == 2);
+  CHECK(count_of(text, "creates fibers again; 40 tasks in a row got none") == 2);
+}
+
+TEST_CASE("a stack_size above max_stack_size throws std::invalid_argument at construction") {
+  pool_options o;
+  o.stack_size = std::size_t{1} << 40;
+  CHECK_THROWS_WITH_AS(task_pool{o}, doctest::Contains("max_stack_size"), std::invalid_argument);
+  runtime_options r;
+  r.stack_size = max_stack_size + 1;
+  CHECK_THROWS_WITH_AS(runtime{r}, doctest::Contains("max_stack_size"), std::invalid_argument);
+  o.stack_size = max_stack_size;  // the bound itself is accepted
+  CHECK_NOTHROW(task_pool{o});
 }

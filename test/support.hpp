@@ -91,6 +91,13 @@ bool finishes_within_patience(F fn, U unstick) {
   return in_time;
 }
 
+// count_of: how many times `what` occurs in `text` (log lines, mostly).
+inline std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
+  return n;
+}
+
 // capture_sink: keeps what it is given; text() reads it under the sink's own lock, so a test may
 // read while pool threads log (an ostream sink read through another lock is a data race: TSan).
 class capture_sink final : public spdlog::sinks::base_sink<std::mutex> {

@@ -27,6 +27,9 @@ class job {
 
   // get: waits for the end; returns the result or rethrows the job's exception, job_terminated
   // (time_limit_exceeded for a hard limit), or job_cancelled. Cancellation point.
+  // A copyable result is copied on every call. A move-only result (std::unique_ptr...) is moved
+  // out by the first get() on any copy of this handle; a second get() throws fiberpool::error
+  // ("the result of job N was already taken by get()").
   R get() {
     wait();
     rec_->rethrow_failure();

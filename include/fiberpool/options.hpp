@@ -18,6 +18,10 @@ namespace fiberpool {
 // The smallest stack_size accepted (smaller throws std::invalid_argument): room for Boost.Context's
 // own frame, a few calls and a log line.
 inline constexpr std::size_t min_stack_size = 16 * 1024;
+// The largest stack_size accepted (larger throws std::invalid_argument): 1 GiB. A stack is
+// reserved address space, committed as it is touched, but every job reserves a whole one, so a
+// size near this bound runs few jobs at once; deep recursion belongs on the heap.
+inline constexpr std::size_t max_stack_size = std::size_t{1} << 30;
 
 struct pool_options {
   // Shown in logs and info().
@@ -38,6 +42,11 @@ struct pool_options {
   std::optional<clock::duration> hard_time_limit;
   // Null: fiberpool::logger() at the time the pool is made.
   std::shared_ptr<spdlog::logger> logger;
+  // A job that ends failed (its target threw) is logged at error level, once, with its id, name,
+  // group, the exception's type and what() (eventlet prints the traceback, Celery logs every
+  // failure), whether or not anyone get()s it. false: logged at debug level only; the failures are
+  // still counted (info().failed) and signalled (signal_bus::job_failed).
+  bool log_failures = true;
 };
 
 struct job_options {

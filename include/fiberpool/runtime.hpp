@@ -20,7 +20,7 @@ struct runtime_options {
   std::string name = "fiberpool";
   // Scheduler threads; 0 = std::thread::hardware_concurrency().
   std::size_t threads = 1;
-  // Usable stack bytes of fibers created by post(); at least min_stack_size.
+  // Usable stack bytes of fibers created by post(); at least min_stack_size, at most max_stack_size.
   std::size_t stack_size = 64 * 1024;
   // Called on each scheduler thread as it starts, before it runs any fiber (aiomultiprocess's
   // initializer). An exception it throws is logged and the thread goes on.
@@ -43,7 +43,7 @@ void report_post_error(std::exception_ptr e) noexcept;
 // threads sleep in epoll_wait until work or the next timer is due: an idle runtime uses no CPU.
 class runtime {
  public:
-  // runtime: starts the threads. Throws std::invalid_argument for a stack below min_stack_size.
+  // runtime: starts the threads. Throws std::invalid_argument for a stack outside [min_stack_size, max_stack_size].
   explicit runtime(runtime_options opts = {});
   // ~runtime: waits for fibers started by post() to finish, then joins the threads. Must not be
   // called from one of its own fibers.

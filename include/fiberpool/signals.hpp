@@ -164,6 +164,8 @@ class signal {
 //  - job_started fires on the job's fiber as it starts; a job cancelled while queued never starts.
 //  - job_ended fires exactly once for every accepted job, cancelled ones included, right after
 //    its on_ended and before the pool's counters count it as ended.
+//  - job_failed fires for every job that ends failed (its target threw), with the exception,
+//    just before its job_ended.
 //  - pool_resized fires after the new limit has admitted queued jobs, so running() already shows
 //    them (their fibers may not have started yet).
 struct signal_bus {
@@ -173,6 +175,7 @@ struct signal_bus {
   signal<task_pool&, job_id> pool_apply;
   signal<task_pool&, job_id> job_started;
   signal<task_pool&, job_id, job_state> job_ended;
+  signal<task_pool&, job_id, std::exception_ptr> job_failed;
   signal<task_pool&, std::size_t /*old*/, std::size_t /*new*/> pool_resized;
 
   void set_logger(const std::shared_ptr<spdlog::logger>& l) {
@@ -182,6 +185,7 @@ struct signal_bus {
     pool_apply.set_logger(l);
     job_started.set_logger(l);
     job_ended.set_logger(l);
+    job_failed.set_logger(l);
     pool_resized.set_logger(l);
   }
 };

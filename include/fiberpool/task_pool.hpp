@@ -45,7 +45,7 @@ class task_pool {
   static constexpr bool uses_semaphore = true;        // admission is bounded by limit()
 
   // task_pool: a pool with its own runtime of options.threads threads (started at once, idle
-  // until jobs run). Throws std::invalid_argument for a stack_size below min_stack_size.
+  // until jobs run). Throws std::invalid_argument for a stack_size outside [min_stack_size, max_stack_size].
   explicit task_pool(pool_options opts = {});
   // task_pool: a pool on a shared runtime, which must outlive it; options.threads is ignored.
   task_pool(fiberpool::runtime& rt, pool_options opts = {});

@@ -66,9 +66,7 @@ void pool_core::submit(job_record& rec, job_options&& o, map_feeder* from) {
       rec.state_.store(job_state::running, std::memory_order_release);
       break;
     }
-    // A closed pool still starts jobs: a map's items (admitted before close()) get here.
-    start_now = started_ && (state_ == pool_state::running || state_ == pool_state::closed) && running_ < limit_ &&
-                !queue_head_;
+    start_now = starts_now();
     if (start_now || waiting_ < opts.max_queued) break;
     if (opts.on_overflow == overflow::reject)
       throw pool_full("fiberpool: pool '" + opts.name + "' has " + std::to_string(waiting_) +
@@ -118,6 +116,7 @@ void pool_core::withdraw(job_record& rec) noexcept {
     std::lock_guard lk(mu_);
     forget_live(rec);
     --running_;
+    offer_free_slots();
     if (idle()) idle_waiters_.notify_all();
   }
   rec.release();  // the pool's reference; the caller's handle goes with the exception
@@ -149,6 +148,34 @@ void pool_core::leave_queue(job_record& rec) noexcept {
   unlink_queued(rec);
   --waiting_;
   room_waiters_.notify_one();
+}
+
+bool pool_core::starts_now() const noexcept {
+  // A closed pool still starts jobs: a map's items (admitted before close()) get here.
+  return started_ && (state_ == pool_state::running || state_ == pool_state::closed) && running_ < limit_ &&
+         !queue_head_;
+}
+
+void pool_core::offer_free_slots() noexcept {
+  if (!starts_now()) return;
+  for (std::size_t room = limit_ - running_; room > 0 && room_waiters_.notify_one(); --room) {
+  }
+  slot_waiters_.notify_all();
+}
+
+bool pool_core::wait_for_free_slot(std::optional<clock::time_point> deadline) {
+  std::unique_lock lk(mu_);
+  for (;;) {
+    if (state_ != pool_state::created && state_ != pool_state::running) return false;
+    if (starts_now()) return true;
+    auto st = wait_on(slot_waiters_, lk, deadline);
+    if (st == wait_status::timed_out) return state_ == pool_state::running && starts_now();
+    if (st == wait_status::cancelled) {
+      lk.unlock();
+      detail::raise_cancellation();
+      lk.lock();
+    }
+  }
 }
 
 job_record* pool_core::take_startable() noexcept {
@@ -200,6 +227,7 @@ void pool_core::change_limit(F&& next_limit) {
     old = limit_;
     now = limit_ = next_limit(old);
     startable = take_startable();
+    offer_free_slots();
   }
   signals.pool_resized.emit(self, old, now);
   launch_chain(startable);

@@ -32,8 +32,19 @@ job_record::~job_record() { records_alive.decrement(); }
 bool job_record::wait_until(std::optional<clock::time_point> deadline) {
   detail::raise_cancellation();
   std::unique_lock lk(mu);
+  // While this job has not ended its pool exists (its end notifies us under mu), so the owner can
+  // be asked whether it was ever started: a job of a pool never started never ends by itself.
+  std::optional<clock::time_point> nag;
+  if (owner && !is_terminal(state()) && owner->never_started()) nag = clock::now() + pool_core::never_started_nag;
   while (!is_terminal(state())) {
-    auto st = wait_on(waiters, lk, deadline);
+    const bool nag_first = nag && (!deadline || *nag < *deadline);
+    auto st = wait_on(waiters, lk, nag_first ? nag : deadline);
+    if (st == wait_status::timed_out && nag_first) {
+      nag.reset();
+      // Still under mu and not ended: the owner is alive for the call.
+      if (!is_terminal(state()) && owner->never_started()) owner->warn_never_started("a job's get()/wait()", id_);
+      continue;
+    }
     if (st == wait_status::timed_out) return is_terminal(state());
     if (st == wait_status::cancelled) {
       lk.unlock();
@@ -56,6 +67,12 @@ void job_record::rethrow_failure() const {
     default:
       throw fiberpool::error("fiberpool: job " + std::to_string(id_) + " has not ended; wait() for it first");
   }
+}
+
+void throw_result_taken(job_id id) {
+  throw fiberpool::error("fiberpool: the result of job " + std::to_string(id) +
+                         " was already taken by get(); a move-only result can be taken once: keep the "
+                         "value the first get() returned (or return a shared_ptr from the job)");
 }
 
 bool job_record::terminate(int signal) {
@@ -104,8 +121,11 @@ void job_record::raise_cancellation() {
   // A kill of the job whose fiber an inline child borrows reaches the child's code too.
   for (const job_record* r = this; r; r = r->inline_parent) {
     auto c = r->cancel.load(std::memory_order_acquire);
+    if (kind_of(c) != cancel_kind::kill && kind_of(c) != cancel_kind::hard_limit) continue;
+    // A second delivery means the job's code caught the first and went on: say so, once.
+    if (kills_raised < 2 && ++kills_raised == 2 && owner) owner->report_swallowed_kill(*this);
     if (kind_of(c) == cancel_kind::kill) throw job_terminated(signal_of(c));
-    if (kind_of(c) == cancel_kind::hard_limit) throw time_limit_exceeded(signal_of(c));
+    throw time_limit_exceeded(signal_of(c));
   }
   if (kind_of(cancel.load(std::memory_order_acquire)) == cancel_kind::soft_limit && !soft_raised) {
     soft_raised = true;

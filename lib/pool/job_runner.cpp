@@ -42,6 +42,7 @@ void pool_core::run_inline(job_record& rec) noexcept {
 }
 
 void pool_core::discard_job(job_record& rec) noexcept {
+  rec.failure_told = true;  // the runtime logs a burst of these once
   rec.error = std::make_exception_ptr(fiberpool::error(
       "fiberpool: pool '" + opts.name + "' could not create a fiber for job " + std::to_string(rec.id())));
   complete(rec, job_state::failed, slot_kind::pooled);
@@ -92,7 +93,20 @@ void pool_core::execute(job_record& rec, fiber_site& site, slot_kind slot) noexc
 }
 
 bool pool_core::ends_quietly(const job_record& rec) const noexcept {
-  return !(rec.extras && rec.extras->on_ended) && signals.job_ended.receivers() == 0;
+  return !(rec.extras && rec.extras->on_ended) && signals.job_ended.receivers() == 0 &&
+         signals.job_failed.receivers() == 0;
+}
+
+void pool_core::report_failure(const job_record& rec) noexcept {
+  if (!opts.log_failures || rec.failure_told) {
+    SPDLOG_LOGGER_DEBUG(log, "fiberpool: job {} ({}) in pool '{}' failed: {}", rec.id(), job_name(rec), opts.name,
+                        describe(rec.error));
+    return;
+  }
+  const bool grouped = rec.extras && !rec.extras->group.empty();
+  SPDLOG_LOGGER_ERROR(log, "fiberpool: job {} ({}) in pool '{}'{}{}{} failed: {}: {}", rec.id(), job_name(rec),
+                      opts.name, grouped ? ", group '" : "", grouped ? rec.extras->group : std::string(),
+                      grouped ? "'" : "", type_name(rec.error), describe(rec.error));
 }
 
 void pool_core::accept(job_record& rec) noexcept {
@@ -107,10 +121,7 @@ void pool_core::accept(job_record& rec) noexcept {
 void pool_core::complete(job_record& rec, job_state end, slot_kind slot, bool decide_kill) noexcept {
   disarm_limits(rec);
   rec.drop_target();
-  if (end == job_state::failed && !decide_kill) {
-    SPDLOG_LOGGER_DEBUG(log, "fiberpool: job {} ({}) in pool '{}' failed: {}", rec.id(), job_name(rec), opts.name,
-                        describe(rec.error));
-  }
+  if (end == job_state::failed && !decide_kill) report_failure(rec);
   // Callbacks first, so that get() and waitall() return only after on_ended has run.
   if (rec.extras && rec.extras->on_ended) {
     try {
@@ -120,6 +131,7 @@ void pool_core::complete(job_record& rec, job_state end, slot_kind slot, bool de
                           opts.name, describe(std::current_exception()));
     }
   }
+  if (end == job_state::failed) signals.job_failed.emit(self, rec.id(), rec.error);
   signals.job_ended.emit(self, rec.id(), end);
 
   job_record* startable = nullptr;
@@ -151,14 +163,12 @@ void pool_core::complete(job_record& rec, job_state end, slot_kind slot, bool de
     }
     rec.state_.store(end, std::memory_order_release);
     startable = take_startable();
+    offer_free_slots();
     if (idle()) idle_waiters_.notify_all();
   }
   // Before anyone is told of the end: from then on the job's error belongs to its reader (a map's
   // stream takes it out of the record).
-  if (decide_kill && end == job_state::failed) {
-    SPDLOG_LOGGER_DEBUG(log, "fiberpool: job {} ({}) in pool '{}' failed: {}", rec.id(), job_name(rec), opts.name,
-                        describe(rec.error));
-  }
+  if (decide_kill && end == job_state::failed) report_failure(rec);
   {
     std::lock_guard lk(rec.mu);
     rec.waiters.notify_all();

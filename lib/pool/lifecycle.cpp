@@ -27,6 +27,7 @@ void pool_core::start() {
   {
     std::lock_guard lk(mu_);
     startable = take_startable();
+    offer_free_slots();
   }
   launch_chain(startable);
 }
@@ -36,6 +37,7 @@ void pool_core::close() {
   if (state_ == pool_state::created || state_ == pool_state::running) state_ = pool_state::closed;
   // Submitters blocked on a full queue must now see pool_closed.
   room_waiters_.notify_all();
+  slot_waiters_.notify_all();
 }
 
 void pool_core::check_not_own_job(const char* what) const {
@@ -45,32 +47,38 @@ void pool_core::check_not_own_job(const char* what) const {
                          " of pool '" + opts.name + "', which would wait for itself; call it from outside the pool");
 }
 
-// begin_shutdown: closes the pool and emits pool_preshutdown; false if another caller already
-// shuts it down (this one then just waits for the end).
-bool pool_core::begin_shutdown(const char* what) {
+// begin_shutdown: closes the pool and emits pool_preshutdown. `joined` if another caller is
+// shutting it down (this one has waited for the end); `resumed` if a stop_for() gave up on jobs
+// that would not unwind, so this caller finishes that shutdown (pool_preshutdown was emitted).
+pool_core::shutdown_turn pool_core::begin_shutdown(const char* what) {
   check_not_own_job(what);
   bool first = false;
   bool never_started = false;
   {
     std::lock_guard lk(mu_);
+    if (left_unfinished_) {
+      left_unfinished_ = false;
+      return shutdown_turn::resumed;
+    }
     if (!shutting_down_) {
       first = shutting_down_ = true;
       never_started = !started_;
       state_ = pool_state::closed;
       room_waiters_.notify_all();  // submitters blocked on a full queue must now see pool_closed
+      slot_waiters_.notify_all();
       // A pool that never started cannot run its maps' jobs either: their feeders stop.
       if (never_started) stop_feeders();
     }
   }
   if (!first) {
     stopped_.wait();
-    return false;
+    return shutdown_turn::joined;
   }
   SPDLOG_LOGGER_INFO(log, "fiberpool: pool '{}' shutting down ({})", opts.name, what);
   signals.pool_preshutdown.emit(self);
   // Jobs of a pool that never started cannot run: they end cancelled.
   if (never_started) cancel_all_queued();
-  return true;
+  return shutdown_turn::first;
 }
 
 void pool_core::finish_shutdown() {
@@ -86,7 +94,7 @@ void pool_core::finish_shutdown() {
 }
 
 void pool_core::stop() {
-  if (!begin_shutdown("stop()")) return;
+  if (begin_shutdown("stop()") == shutdown_turn::joined) return;
   let_maps_finish();
   waitall_until(std::nullopt, true);
   finish_shutdown();
@@ -106,24 +114,58 @@ void pool_core::stop_everything(int signal) {
 }
 
 bool pool_core::stop_for(clock::duration grace) {
-  if (!begin_shutdown("stop_for()")) return true;
+  const auto deadline = clock::now() + grace;
+  if (begin_shutdown("stop_for()") == shutdown_turn::joined) return true;
   let_maps_finish();
-  bool in_time = waitall_until(clock::now() + grace, true);
-  if (!in_time) {
-    SPDLOG_LOGGER_WARN(log, "fiberpool: pool '{}': jobs still running after the grace period; terminating them",
-                       opts.name);
-    stop_everything(SIGTERM);
-    waitall_until(std::nullopt, true);
+  if (waitall_until(deadline, true)) {
+    finish_shutdown();
+    return true;
   }
-  finish_shutdown();
-  return in_time;
+  SPDLOG_LOGGER_WARN(log, "fiberpool: pool '{}': jobs still running after the grace period; terminating them",
+                     opts.name);
+  stop_everything(SIGTERM);
+  // A killed job unwinds at its next cancellation point; one that never reaches one (a CPU loop)
+  // cannot be waited for here without breaking the grace, so it is named and left to whoever
+  // finishes the shutdown: stop(), terminate() or the destructor.
+  if (waitall_until(clock::now() + unwind_margin, true)) {
+    finish_shutdown();
+    return false;
+  }
+  {
+    std::lock_guard lk(mu_);
+    left_unfinished_ = true;
+  }
+  SPDLOG_LOGGER_WARN(log, "fiberpool: pool '{}': stop_for() returns with {}; the pool stays closed, and the "
+                     "destructor (or terminate()) waits for them", opts.name, jobs_left());
+  return false;
 }
 
 void pool_core::terminate() {
-  if (!begin_shutdown("terminate()")) return;
+  if (begin_shutdown("terminate()") == shutdown_turn::joined) return;
   stop_everything(SIGTERM);
-  waitall_until(std::nullopt, true);
+  wait_for_unwinding("terminate()");
   finish_shutdown();
+}
+
+void pool_core::wait_for_unwinding(const char* what) {
+  // Killed jobs that do not unwind hold the caller here: say which, again and again, less often.
+  auto every = std::chrono::duration_cast<clock::duration>(std::chrono::seconds(1));
+  while (!waitall_until(clock::now() + every, true)) {
+    SPDLOG_LOGGER_WARN(log, "fiberpool: pool '{}': {} waits for {} to unwind (killed, but not at a "
+                       "cancellation point: a CPU loop or a raw blocking call)", opts.name, what, jobs_left());
+    every = std::min<clock::duration>(every * 2, std::chrono::minutes(1));
+  }
+}
+
+std::string pool_core::jobs_left() const {
+  std::string out;
+  std::size_t n = 0;
+  for (const job_info& j : jobs()) {
+    if (j.state != job_state::running) continue;
+    out += n++ ? ", " : "";
+    out += "job " + std::to_string(j.id) + " (" + (j.name.empty() ? "-" : j.name) + ")";
+  }
+  return std::to_string(n) + (n == 1 ? " job" : " jobs") + (n ? ": " + out : std::string());
 }
 
 void pool_core::restart() {
@@ -191,8 +233,20 @@ bool pool_core::waitall_until(std::optional<clock::time_point> deadline, bool wi
   detail::raise_cancellation();
   std::unique_lock lk(mu_);
   auto done = [&] { return with_maps ? quiet() : idle(); };
+  // A pool never started never gets idle by itself: say so once the wait has lasted a while.
+  std::optional<clock::time_point> nag;
+  if (!started_) nag = clock::now() + never_started_nag;
   while (!done()) {
-    auto st = wait_on(idle_waiters_, lk, deadline);
+    const bool nag_first = nag && (!deadline || *nag < *deadline);
+    auto st = wait_on(idle_waiters_, lk, nag_first ? nag : deadline);
+    if (st == wait_status::timed_out && nag_first) {
+      nag.reset();
+      if (started_) continue;
+      lk.unlock();
+      warn_never_started("waitall()");
+      lk.lock();
+      continue;
+    }
     if (st == wait_status::timed_out) return done();
     if (st == wait_status::cancelled) {
       lk.unlock();

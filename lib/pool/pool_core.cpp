@@ -10,7 +10,6 @@
 #include <fiberpool/log.hpp>
 #include <fiberpool/task_pool.hpp>
 
-#include "runtime/loop_driver.hpp"
 #include "runtime/runtime_core.hpp"
 
 namespace fiberpool::detail {
@@ -20,10 +19,7 @@ void register_fault_report() noexcept;  // fault_report.cpp
 namespace {
 
 pool_options checked(pool_options o) {
-  if (o.stack_size < min_stack_size)
-    throw std::invalid_argument("fiberpool: pool_options::stack_size " + std::to_string(o.stack_size) +
-                                " is below the minimum of " + std::to_string(min_stack_size) +
-                                " bytes; use at least fiberpool::min_stack_size");
+  check_stack_size(o.stack_size, "pool_options::stack_size");
   return o;
 }
 
@@ -67,22 +63,27 @@ pool_core::~pool_core() {
     std::lock_guard lk(token_->mu);  // waits for a limit action firing right now
     token_->pool = nullptr;
   }
-  loop_driver_.reset();
   timer_.reset();
   owned_rt_.reset();
 }
 
 void pool_core::register_with_event_loop(event_loop& loop) {
-  if (!owned_rt_)
-    throw error("fiberpool: pool '" + opts.name + "' runs on a shared runtime; to drive it from an event loop, "
-                "make that runtime hosted (runtime_options::hosted) and drive it with poll_fd()/run_ready()");
+  if (!owned_rt_ && !rtc_->hosted())
+    throw error("fiberpool: pool '" + opts.name + "' runs on a shared runtime with threads of its own; to drive "
+                "it from an event loop, make that runtime hosted (runtime_options::hosted)");
   {
     std::lock_guard lk(mu_);
     if (state_ != pool_state::created)
       throw error("fiberpool: register_with_event_loop() on pool '" + opts.name + "', which is " +
                   std::string(to_string(state_)) + "; register before start()");
   }
-  if (loop_driver_) throw error("fiberpool: pool '" + opts.name + "' is already registered with an event loop");
+  if (registered_) throw error("fiberpool: pool '" + opts.name + "' is already registered with an event loop");
+  if (!owned_rt_) {
+    // A shared hosted runtime is driven once, for all its pools, as long as it lives.
+    rtc_->drive_from(loop);
+    registered_ = true;
+    return;
+  }
   if (!owned_rt_->hosted()) {
     // Nothing has run on the pool's own threads yet (jobs applied before start() wait in the
     // pool's queue), so they can be replaced by a runtime hosted on this, the loop's, thread.
@@ -92,7 +93,9 @@ void pool_core::register_with_event_loop(event_loop& loop) {
     rt_ = owned_rt_.get();
     rtc_ = &rt_->core();
   }
-  loop_driver_ = std::make_unique<loop_driver>(loop, *rt_, [this] { return state() != pool_state::stopped; });
+  // The pool's own runtime leaves the loop once the pool has stopped.
+  rtc_->drive_from(loop, [this] { return state() != pool_state::stopped; });
+  registered_ = true;
 }
 
 pool_state pool_core::state() const {

@@ -37,7 +37,6 @@ class task_pool;
 namespace fiberpool::detail {
 
 class runtime_core;
-class loop_driver;
 
 // Which admission slot a job holds while it runs; decides what its end gives back.
 enum class slot_kind { none, pooled, borrowed };
@@ -61,6 +60,10 @@ class pool_core {
   void grow(std::size_t n);
   void shrink(std::size_t n);
   void resize(std::size_t new_limit);
+  // wait_for_free_slot: waits until the pool is started and a job applied now would start at once
+  // (a free slot and nothing queued). False at the deadline, or once the pool is closed or
+  // stopped. A cancellation point of the calling fiber (a job, a map feeder, a server's acceptor).
+  bool wait_for_free_slot(std::optional<clock::time_point> deadline);
 
   // job_runner.cpp
   void run_job(job_record& rec) noexcept;       // on the job's own fiber
@@ -99,6 +102,19 @@ class pool_core {
   void run_feeder(map_feeder& f) noexcept;      // on the feeder's own fiber
   void discard_feeder(map_feeder& f) noexcept;  // the runtime could not give it a fiber
 
+  // hang_warnings.cpp
+  // never_started: start() has not run, so nothing queued can ever run until someone calls it.
+  bool never_started() const noexcept { return !started_.load(std::memory_order_acquire); }
+  // warn_never_started: a wait (`what`) has blocked for a while on a pool never started: logs a
+  // warning that says to call start(), once per pool. No behaviour changes: another thread may
+  // still start the pool.
+  void warn_never_started(const char* what, job_id id = 0) noexcept;
+  // never_started_nag: how long a wait on a never-started pool blocks before it warns.
+  static constexpr clock::duration never_started_nag = std::chrono::seconds(1);
+  // report_swallowed_kill: the job's kill is raised again because its code caught the previous
+  // one (catch (...)) and went on; logged once per job.
+  void report_swallowed_kill(const job_record& rec) noexcept;
+
   // pool_core.cpp
   pool_state state() const;
   bool did_start_ok() const;
@@ -132,6 +148,11 @@ class pool_core {
   void launch(job_record& rec);
   void run_inline(job_record& rec) noexcept;
   void withdraw(job_record& rec) noexcept;  // undoes the admission of a job that could not start
+  // offer_free_slots (mu_ held): after a slot frees or the limit grows, wakes one blocked
+  // submitter per slot nobody queued takes (with max_queued = 0 nothing is ever queued, so a job's
+  // end is the only news of room) and every wait_for_free_slot().
+  void offer_free_slots() noexcept;
+  bool starts_now() const noexcept;  // mu_ held: a job applied now would start at once
   void forget_live(job_record& rec) noexcept;  // mu_ held: off the live table and out of its group
   template <class F>
   void change_limit(F&& next_limit);
@@ -144,13 +165,22 @@ class pool_core {
   // the same critical section (execute() does so when no callback runs between the two).
   void complete(job_record& rec, job_state end, slot_kind slot, bool decide_kill = false) noexcept;
   bool ends_quietly(const job_record& rec) const noexcept;
+  // report_failure: log_failures' line for a failed job (out of line: off the job-end path).
+  [[gnu::noinline]] void report_failure(const job_record& rec) noexcept;
   void arm_limits(job_record& rec);
   void disarm_limits(job_record& rec) noexcept;
   void request_cancel(job_record& rec, cancel_kind kind, int signal) noexcept;  // mu_ held
   void on_limit(job_id id, cancel_kind kind) noexcept;
 
   // lifecycle.cpp
-  bool begin_shutdown(const char* what);
+  enum class shutdown_turn { first, joined, resumed };
+  shutdown_turn begin_shutdown(const char* what);
+  // wait_for_unwinding: waits for every job to end after kills were sent, logging the ones left
+  // with back-off (1 s, 2 s, ... 1 min).
+  void wait_for_unwinding(const char* what);
+  std::string jobs_left() const;  // "2 jobs: job 7 (name), job 9 (-)", for the logs
+  // unwind_margin: how long stop_for() waits, past its grace, for killed jobs to unwind.
+  static constexpr clock::duration unwind_margin = std::chrono::milliseconds(100);
   void finish_shutdown();
   void kill_all(int signal);
   void cancel_all_queued();
@@ -177,7 +207,6 @@ class pool_core {
   void retire_feeder(map_feeder& f) noexcept;  // mu_ not held
 
   std::unique_ptr<fiberpool::runtime> owned_rt_;
-  std::unique_ptr<loop_driver> loop_driver_;  // register_with_event_loop()
   fiberpool::runtime* rt_;
   runtime_core* rtc_;
   std::shared_ptr<pool_token> token_;
@@ -189,7 +218,12 @@ class pool_core {
   alignas(64) mutable spin_mutex mu_;
   alignas(64) pool_state state_ = pool_state::created;
   bool shutting_down_ = false;
-  bool started_ = false;      // start() ran: queued jobs can still run after close()
+  bool registered_ = false;   // register_with_event_loop() ran
+  bool left_unfinished_ = false;  // stop_for() returned with jobs that would not unwind
+  // start() ran: queued jobs can still run after close(). Written under mu_; atomic so that a
+  // waiter can ask without taking mu_ (never_started()).
+  std::atomic<bool> started_{false};
+  std::atomic<bool> warned_never_started_{false};  // warn_never_started() logged once
   std::size_t limit_;
   std::size_t running_ = 0;   // jobs holding an admission slot
   std::size_t borrowed_ = 0;  // inline children running on their parent's fiber
@@ -199,6 +233,7 @@ class pool_core {
   live_table live_;                               // each entry holds the pool's reference
   std::array<std::size_t, 6> ended_{};            // indexed by job_state
   wait_list room_waiters_;                        // overflow::block submitters
+  wait_list slot_waiters_;                        // wait_for_free_slot()
   wait_list idle_waiters_;                        // waitall / stop / gather_and_close
   bool locked_ = false;                           // lock(): apply() and map() refused
   std::size_t feeders_ = 0;                       // map feeders not yet retired

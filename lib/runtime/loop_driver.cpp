@@ -3,9 +3,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fiberpool/errors.hpp>
 #include <fiberpool/log.hpp>
 
 #include "log/describe.hpp"
+#include "runtime/runtime_core.hpp"
 
 namespace fiberpool::detail {
 
@@ -36,7 +38,7 @@ void loop_driver::leave() noexcept {
 void loop_driver::pump() {
   if (!registered_) return;
   rt_.run_ready();
-  if (!keep_going_()) return leave();
+  if (keep_going_ && !keep_going_()) return leave();
   arm();
 }
 
@@ -51,6 +53,19 @@ void loop_driver::arm() {
     if (d.armed_ == at) d.armed_.reset();
     d.pump();
   });
+}
+
+void runtime_core::drive_from(event_loop& loop, std::function<bool()> keep_going) {
+  if (!hosted())
+    throw error("fiberpool: runtime '" + opts_.name + "' has threads of its own; to drive it from an event loop, "
+                "make it hosted (runtime_options::hosted)");
+  if (driver_) {
+    if (driven_by_ == &loop) return;  // another pool of this runtime, same loop: already driven
+    throw error("fiberpool: runtime '" + opts_.name + "' is already driven by another event loop; a hosted "
+                "runtime runs on one host loop, the one its first pool registered with");
+  }
+  driver_ = std::make_unique<loop_driver>(loop, owner_, std::move(keep_going));
+  driven_by_ = &loop;
 }
 
 }  // namespace fiberpool::detail

@@ -12,7 +12,8 @@ namespace fiberpool::detail {
 
 // Registers the runtime's poll_fd() as a reader of the loop, and asks the loop to call back at the
 // runtime's next deadline; both call run_ready(). Everything runs on the loop's thread, which is
-// the runtime's. `keep_going` is asked after each run: once false, the driver leaves the loop.
+// the runtime's. `keep_going`, if set, is asked after each run: once false, the driver leaves the
+// loop.
 class loop_driver {
  public:
   loop_driver(event_loop& loop, fiberpool::runtime& rt, std::function<bool()> keep_going);

@@ -20,6 +20,7 @@
 #include <fiberpool/options.hpp>
 
 #include "runtime/fiber_launch.hpp"
+#include "runtime/loop_driver.hpp"
 #include "runtime/overflow_guard.hpp"
 #include "base/thread_counter.hpp"
 #include "scheduler/algorithm.hpp"
@@ -112,6 +113,18 @@ struct current_thread {
 
 }  // namespace
 
+void check_stack_size(std::size_t bytes, const char* option) {
+  if (bytes < min_stack_size)
+    throw std::invalid_argument("fiberpool: " + std::string(option) + " " + std::to_string(bytes) +
+                                " is below the minimum of " + std::to_string(min_stack_size) +
+                                " bytes; use at least fiberpool::min_stack_size");
+  if (bytes > max_stack_size)
+    throw std::invalid_argument("fiberpool: " + std::string(option) + " " + std::to_string(bytes) +
+                                " is above the maximum of " + std::to_string(max_stack_size) +
+                                " bytes (fiberpool::max_stack_size); every job reserves a whole stack, "
+                                "so keep large data on the heap and the stack small");
+}
+
 runtime_core* runtime_core::current() noexcept { return this_thread().core; }
 
 runtime_core::runtime_core(runtime& owner, runtime_options opts)
@@ -122,10 +135,7 @@ runtime_core::runtime_core(runtime& owner, runtime_options opts)
       by_slot_(new std::atomic<thread_state*>[workers_.capacity()]),
       io_(std::make_shared<hub::io_poller>()),
       offload_(std::make_unique<hub::offload_pool>(opts_.offload_threads, opts_.name)) {
-  if (opts_.stack_size < min_stack_size)
-    throw std::invalid_argument("fiberpool: stack_size " + std::to_string(opts_.stack_size) +
-                                " is below the minimum of " + std::to_string(min_stack_size) +
-                                " bytes; use at least fiberpool::min_stack_size");
+  check_stack_size(opts_.stack_size, "runtime_options::stack_size");
   if (opts_.threads == 0) opts_.threads = std::max(1u, std::thread::hardware_concurrency());
   if (opts_.hosted) opts_.threads = 1;
   for (std::size_t i = 0; i < workers_.capacity(); ++i) by_slot_[i].store(nullptr);
@@ -150,6 +160,7 @@ runtime_core::~runtime_core() {
     std::abort();
   }
   stopping_.store(true);
+  driver_.reset();  // leaves the host's loop before the runtime it drives goes
   if (host_) unhost();
   std::vector<std::unique_ptr<thread_state>> all;
   {
@@ -296,8 +307,18 @@ void runtime_core::start_fiber(task* t) {
   try {
     create_fiber(t);
   } catch (const std::exception& e) {
-    SPDLOG_LOGGER_ERROR(log_, "fiberpool: runtime '{}' could not create a fiber: {}", opts_.name, e.what());
+    // Once per burst, not once per task: a pool out of stacks fails every job it is handed.
+    if (fiber_failures_.fetch_add(1, std::memory_order_relaxed) == 0)
+      SPDLOG_LOGGER_ERROR(log_, "fiberpool: runtime '{}' could not create a fiber: {}; the jobs that get none fail "
+                          "(further failures are counted, and logged once fibers can be made again)",
+                          opts_.name, e.what());
     t->discard();
+    return;
+  }
+  if (fiber_failures_.load(std::memory_order_relaxed) != 0) {
+    if (std::size_t n = fiber_failures_.exchange(0, std::memory_order_relaxed); n > 1)
+      SPDLOG_LOGGER_WARN(log_, "fiberpool: runtime '{}' creates fibers again; {} tasks in a row got none", opts_.name,
+                         n);
   }
 }
 

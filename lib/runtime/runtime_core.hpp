@@ -22,7 +22,11 @@
 
 namespace spdlog { class logger; }
 
+namespace fiberpool { class event_loop; }
+
 namespace fiberpool::detail {
+
+class loop_driver;
 
 // Fibers are created only on the runtime's own threads: a task submitted from anywhere else goes
 // into a thread's inbox and that thread's hub fiber (its main fiber) starts it. The hub also fires
@@ -58,6 +62,11 @@ class runtime_core {
   int poll_fd() const;
   std::size_t run_ready();
   std::optional<clock::time_point> next_deadline() const;
+  // drive_from: has `loop` drive this hosted runtime (loop_driver) until the runtime is destroyed
+  // or, when given, keep_going() turns false. A second call with the same loop is a no-op (several
+  // pools of one shared runtime register with its loop); with another loop it throws error, as it
+  // does for a runtime that is not hosted. On the loop's (the runtime's) thread.
+  void drive_from(event_loop& loop, std::function<bool()> keep_going = {});
 
  private:
   struct thread_state;
@@ -94,10 +103,17 @@ class runtime_core {
   std::atomic<std::size_t> next_target_{0};
   std::atomic<std::uint64_t> next_timer_id_{1};
   std::atomic<bool> stopping_{false};
+  std::atomic<std::size_t> fiber_failures_{0};  // in the current burst (start_fiber)
   std::shared_ptr<hub::io_poller> io_;  // shared with the streams registered with it
   std::unique_ptr<hub::offload_pool> offload_;
   std::unique_ptr<host_state> host_;  // hosted runtimes only
+  event_loop* driven_by_ = nullptr;     // drive_from()
+  std::unique_ptr<loop_driver> driver_;
 };
+
+// check_stack_size: throws std::invalid_argument, naming `option`, for a stack size outside
+// [min_stack_size, max_stack_size].
+void check_stack_size(std::size_t bytes, const char* option);
 
 // Counts for diagnostics::snapshot().
 std::size_t live_fibers() noexcept;

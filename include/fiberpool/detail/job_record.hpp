@@ -124,6 +124,9 @@ class job_record : public task, public cancellable {
   bool is_inline = false;               // runs on the fiber of the job that applied it
   bool ending = false;                  // its end is being recorded; guarded by the owner's lock
   bool soft_raised = false;             // the soft limit was raised once (only the job reads it)
+  std::uint8_t kills_raised = 0;        // kill deliveries, counted to 2 (only the job touches it)
+  bool failure_told = false;            // its failure was already logged elsewhere (a burst of
+                                         // fibers the runtime could not make): log_failures skips it
   spin_mutex mu;                         // guards waiters
   wait_list waiters;                     // fibers and threads in wait_until
   std::atomic<job_state> state_{job_state::queued};
@@ -154,18 +157,39 @@ class ref_ptr {
   T* p_ = nullptr;
 };
 
+// taken_flag: whether a move-only result was moved out by get(); nothing for other results.
+template <bool MoveOnly>
+struct taken_flag {
+  bool take() noexcept { return false; }
+};
+template <>
+struct taken_flag<true> {
+  // take: true if the result was already taken (by any handle of the job, on any thread).
+  bool take() noexcept { return taken_.exchange(true, std::memory_order_acq_rel); }
+  std::atomic<bool> taken_{false};
+};
+
+// throw_result_taken: what a second get() of a move-only result throws.
+[[noreturn]] void throw_result_taken(job_id id);
+
 // result_record: a job record that can hold an R.
 template <class R>
 class result_record : public job_record {
   using stored = std::conditional_t<std::is_reference_v<R>,
                                     std::reference_wrapper<std::remove_reference_t<R>>, R>;
+  static constexpr bool move_only = !std::is_reference_v<R> && !std::is_copy_constructible_v<R>;
 
  public:
-  // result: a copy when R is copyable (every handle can get() it); moved out otherwise.
+  // result: a copy when R is copyable (every handle can get() it); moved out otherwise, once: a
+  // second call (through any copy of the handle) throws fiberpool::error instead of handing out
+  // a moved-from value.
   R result() {
     if constexpr (std::is_reference_v<R>) return value_->get();
     else if constexpr (std::is_copy_constructible_v<R>) return *value_;
-    else return std::move(*value_);
+    else {
+      if (taken_.take()) throw_result_taken(id());
+      return std::move(*value_);
+    }
   }
   // take: the result, moved out; for the one reader of a record no handle shares (a map's stream).
   R take() {
@@ -179,6 +203,7 @@ class result_record : public job_record {
 
  private:
   std::optional<stored> value_;
+  [[no_unique_address]] taken_flag<move_only> taken_;
 };
 
 template <>
