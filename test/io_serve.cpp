@@ -236,6 +236,35 @@ TEST_CASE("serve: a pool destroyed while its acceptor waits in accept() ends it;
   });
 }
 
+TEST_CASE("serve: a locked pool's connections are closed and logged; unlocked, it serves again") {
+  with_threads([](std::size_t threads) {
+    log_capture capture;
+    auto opts = pool_opts(threads, 2);
+    opts.logger = capture.logger();
+    task_pool pool(opts);
+    pool.start();
+    io::server srv = io::serve(loopback(), pool, greeter{pool});
+    pool.lock();
+    {
+      client refused(srv.port());
+      refused.s.set_timeout(patience);
+      std::array<std::byte, 3> got;
+      CHECK_THROWS_AS(refused.s.read_exact(got), end_of_stream);  // closed without a greeting
+    }
+    // Logged just after the connection closed (the refused job took the stream with it).
+    CHECK(eventually([&] { return capture.text().find("refused a connection, closing it") != std::string::npos; }));
+    CHECK(srv.serving());
+    pool.unlock();
+    {
+      client served(srv.port());
+      CHECK(served.served());
+    }
+    CHECK(srv.accepted() == 1);
+    srv.stop();
+    pool.stop();
+  });
+}
+
 TEST_CASE("serve: refuses a closed listener and a null handler") {
   task_pool pool(pool_opts(1, 2));
   pool.start();

@@ -69,8 +69,9 @@ void check_pool(std::vector<std::string>& errors, const pool_results& p) {
 }  // namespace
 
 void print_results(const run_results& r) {
-  std::printf("\ntimeline: the server pool's limit, the connections it serves (its running jobs) and the\n"
-              "connections waiting in the listen backlog for a free slot\n");
+  std::printf("\ntimeline: the server pool's limit, the connections it serves (its running jobs), and the\n"
+              "connections waiting in the listen backlog: for a free slot, or, with slots free, for the\n"
+              "acceptor to take them (it shares the pool's threads with the connections)\n");
   std::printf("  %7s %8s %8s %8s %9s   %s\n", "time", "limit", "serving", "waiting", "msg/s", "what happened");
   for (const timeline_row& t : r.timeline)
     std::printf("  %6.2fs %8zu %8zu %8zu %9.0f   %s\n", t.at_s, t.limit, t.serving, t.waiting, t.rate, t.note.c_str());

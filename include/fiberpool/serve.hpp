@@ -49,8 +49,8 @@ class server;
 //    "conn <remote address>", so jobs() lists connections as ps lists processes.
 //  - Accept errors: running out of descriptors (EMFILE/ENFILE) and other transient errors are
 //    logged and retried with back-off; a listener that cannot accept any more is logged and the
-//    acceptor ends. A connection the pool refuses (pool_full with overflow::reject) is logged and
-//    closed. Once the pool is closed, stopped or terminated the acceptor ends and closes the
+//    acceptor ends. A connection the pool refuses (pool_full with overflow::reject, pool_locked
+//    while lock()ed) is logged and closed. Once the pool is closed, stopped or terminated the acceptor ends and closes the
 //    listener; the pool's stop() and terminate() wait for that, so the pool may then be destroyed
 //    before the server.
 // Throws std::invalid_argument for a closed listener or a null handler, pool_closed for a pool

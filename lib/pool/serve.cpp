@@ -137,7 +137,7 @@ void serve_state::run() noexcept {
   try {
     accept_loop();
   } catch (...) {
-    // accept_loop() handles what it expects; this is the unexpected (bad_alloc making a name).
+    // accept_loop() handles every std::exception; this is whatever else a launcher could throw.
     SPDLOG_LOGGER_ERROR(log_, "fiberpool: the acceptor of port {} (pool '{}') ended: {}", port_, pool_.name(),
                         describe(std::current_exception()));
   }
@@ -166,6 +166,10 @@ void serve_state::accept_loop() {
       SPDLOG_LOGGER_WARN(log_, "fiberpool: port {}: pool '{}' refused a connection, closing it: {}", port_,
                          pool_.name(), e.what());
       more = true;
+    } catch (const pool_locked& e) {
+      SPDLOG_LOGGER_WARN(log_, "fiberpool: port {}: pool '{}' refused a connection, closing it: {}", port_,
+                         pool_.name(), e.what());
+      more = true;
     } catch (const io_error& e) {
       if (listener_broken(e.code().value())) {
         SPDLOG_LOGGER_ERROR(log_, "fiberpool: port {} (pool '{}') stops accepting: {}", port_, pool_.name(),
@@ -174,6 +178,11 @@ void serve_state::accept_loop() {
       }
       SPDLOG_LOGGER_WARN(log_, "fiberpool: port {} (pool '{}'): {}; retrying in {} ms", port_, pool_.name(),
                          e.what(), accept_backoff.count());
+      more = failed = true;
+    } catch (const std::exception& e) {
+      // Not expected (bad_alloc making the job): the next connection may fare better.
+      SPDLOG_LOGGER_ERROR(log_, "fiberpool: port {} (pool '{}'): a connection was lost: {}; retrying in {} ms", port_,
+                          pool_.name(), e.what(), accept_backoff.count());
       more = failed = true;
     }
     if (!more) return;
