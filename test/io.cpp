@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -131,6 +132,120 @@ TEST_CASE("connecting to a port nobody listens on fails fast with ECONNREFUSED")
     CHECK(j.get() == ECONNREFUSED);
     pool.stop();
   });
+}
+
+TEST_CASE("a name that does not resolve says what failed, and only that") {
+  // A name under .invalid never resolves (RFC 6761). The resolver's own reason is what the
+  // message must end with; errno, which the failed lookup leaves stale, must not be appended.
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* out = nullptr;
+  int rc = ::getaddrinfo("nohost.invalid", "80", &hints, &out);
+  if (out) ::freeaddrinfo(out);
+  REQUIRE(rc != 0);
+  if (rc == EAI_SYSTEM) {
+    MESSAGE("skipped: this machine's resolver fails with a system error, not a resolver answer");
+    return;
+  }
+  const std::string expected = std::string("fiberpool: cannot resolve 'nohost.invalid': ") + ::gai_strerror(rc);
+  auto message_of = [](auto connect) {
+    try {
+      connect();
+    } catch (const io_error& e) {
+      CHECK(e.code().value() == EHOSTUNREACH);
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  // On a plain thread (resolved here) and in a job (resolved on an offload helper thread).
+  errno = EHOSTUNREACH;  // the stale value the old message appended
+  CHECK(message_of([] { io::tcp_stream::connect("nohost.invalid", 80); }) == expected);
+  CHECK(message_of([] { io::tcp_listener::bind("nohost.invalid", 0); }) == expected);
+  with_threads([&](std::size_t threads) {
+    task_pool pool(pool_opts(threads));
+    pool.start();
+    auto j = pool.apply([&] { return message_of([] { io::tcp_stream::connect("nohost.invalid", 80, 10s); }); });
+    CHECK(j.get() == expected);
+    pool.stop();
+  });
+}
+
+TEST_CASE("read_exact fills the buffer over several writes; end_of_stream and timed_out say why") {
+  with_threads([](std::size_t threads) {
+    auto l = io::tcp_listener::bind("127.0.0.1", 0);
+    task_pool pool(pool_opts(threads));
+    pool.start();
+    event go, never;
+    auto writer = pool.apply([&] {
+      auto s = l.accept();
+      s.write_all(bytes("hello "));
+      never.wait_for(20ms);  // a fiber sleep: the reader gets the first half alone and must wait on
+      s.write_all(bytes("world!"));
+      go.wait();
+      s.write_all(bytes("abc"));  // 3 of the 5 bytes the next read_exact wants, then the end
+      s.shutdown_write();
+    });
+    auto reader = pool.apply([&] {
+      auto s = io::tcp_stream::connect("127.0.0.1", l.port());
+      std::array<std::byte, 12> twelve;
+      s.read_exact(twelve);
+      CHECK(std::string(reinterpret_cast<const char*>(twelve.data()), twelve.size()) == "hello world!");
+      go.set();
+      std::array<std::byte, 5> five;
+      try {
+        s.read_exact(five);
+      } catch (const end_of_stream& e) {
+        return std::string(e.what());
+      }
+      return std::string("(no end_of_stream)");
+    });
+    CHECK(reader.get().find("closed the connection after 3 of the 5 bytes") != std::string::npos);
+    writer.get();
+
+    // timed_out: nothing comes within the stream's timeout.
+    event release;
+    auto silent = pool.apply([&] {
+      auto s = l.accept();
+      release.wait();
+    });
+    auto waiter = pool.apply([&] {
+      auto s = io::tcp_stream::connect("127.0.0.1", l.port());
+      s.set_timeout(30ms);
+      std::array<std::byte, 4> buf;
+      s.read_exact(buf);
+    });
+    CHECK_THROWS_AS(waiter.get(), timed_out);
+    release.set();
+    silent.get();
+    CHECK_THROWS_AS(io::tcp_stream().read_exact(std::span<std::byte>()), io_error);
+    pool.stop();
+  });
+}
+
+TEST_CASE("remote_address: the peer as host:port, IPv6 in brackets") {
+  for (const char* host : {"127.0.0.1", "::1"}) {
+    CAPTURE(host);
+    io::tcp_listener l;
+    try {
+      l = io::tcp_listener::bind(host, 0);
+    } catch (const io_error& e) {
+      MESSAGE("skipped, no ", host, " here: ", e.what());
+      continue;
+    }
+    // On a plain thread: both ends block in poll.
+    auto client = io::tcp_stream::connect(host, l.port(), patience);
+    auto accepted = l.accept();
+    sockaddr_storage local{};
+    socklen_t len = sizeof local;
+    REQUIRE(::getsockname(client.native_handle(), reinterpret_cast<sockaddr*>(&local), &len) == 0);
+    std::uint16_t client_port = ntohs(local.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(local).sin6_port
+                                                                  : reinterpret_cast<sockaddr_in&>(local).sin_port);
+    std::string want = std::string(host) == "::1" ? "[::1]:" : "127.0.0.1:";
+    CHECK(accepted.remote_address() == want + std::to_string(client_port));
+    CHECK(client.remote_address() == want + std::to_string(l.port()));
+    accepted.close();
+    CHECK_THROWS_AS(accepted.remote_address(), io_error);
+  }
 }
 
 TEST_CASE("a peer reset surfaces as an error on the next read and write, never SIGPIPE") {

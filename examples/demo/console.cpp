@@ -13,8 +13,8 @@ constexpr const char* erase_line = "\r\033[K";
 
 void print(const progress& p, const char* before, const char* after) {
   // Short enough for an 80-column terminal, where a wrapped line could not be redrawn in place.
-  std::printf("%s%5.1f s  open %zu/%zu  msgs %zu  %.0f msg/s  server %zu/%zu running  %zu waiting%s", before,
-              p.elapsed_s, p.open, p.connections, p.messages, p.rate, p.running, p.limit, p.waiting, after);
+  std::printf("%s%5.1f s  limit %5zu  serving %5zu  waiting %5zu  msgs %8zu  %6.0f msg/s%s", before, p.elapsed_s,
+              p.limit, p.serving, p.waiting, p.messages, p.rate, after);
   std::fflush(stdout);  // stdout is fully buffered in a pipe; show each update when it happens
 }
 

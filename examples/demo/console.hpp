@@ -13,14 +13,15 @@ namespace demo {
 // On a terminal every line starts by erasing the progress line, which it would otherwise run into.
 std::shared_ptr<spdlog::logger> make_console_logger(bool terminal);
 
-// What the progress line shows: the load generator's side (connections open, round trips done,
-// the rate since the last update) and the server pool's (running, waiting, limit).
+// What the progress line shows: the server pool's limit and the connections it serves (its
+// running jobs), the client connections waiting in the listen backlog for a slot, and the round
+// trips done (the rate since the last update).
 struct progress {
   double elapsed_s = 0;
-  std::size_t open = 0, connections = 0;  // client connections open now, of how many
-  std::size_t messages = 0;               // echo round trips completed
-  double rate = 0;                        // messages per second since the previous update
-  std::size_t running = 0, waiting = 0, limit = 0;
+  std::size_t limit = 0, serving = 0;  // the server pool's limit() and running()
+  std::size_t waiting = 0;             // connections in the listen backlog, waiting for a slot
+  std::size_t messages = 0;            // echo round trips completed
+  double rate = 0;                     // messages per second since the previous update
 };
 
 // progress_line: on a terminal, one line rewritten in place with '\r'; otherwise (a pipe, a file)

@@ -1,14 +1,15 @@
-// job_ledger: atomic counters updated from the pool's threads.
+// job_ledger: counters updated from the pool's threads.
 #include "ledger.hpp"
 
 #include <algorithm>
 
 namespace demo {
 
-job_ledger::job_ledger(std::size_t jobs) : ends_(jobs) {}
-
-void job_ledger::job_ended(std::size_t index, fiberpool::job_id id, fiberpool::job_state end) noexcept {
-  ends_[index].fetch_add(1);
+void job_ledger::job_ended(fiberpool::job_id id, fiberpool::job_state end) {
+  {
+    std::lock_guard lk(mu_);
+    ++ends_[id];
+  }
   if (id == watched_.load()) watched_end_.store(static_cast<int>(end));
   by_state_[static_cast<std::size_t>(end)].fetch_add(1);
   ended_.fetch_add(1);
@@ -36,10 +37,11 @@ std::size_t job_ledger::peak_running() const noexcept {
   return static_cast<std::size_t>(std::max<std::int64_t>(peak_.load(), 0));
 }
 
-std::size_t job_ledger::not_ended_once(std::size_t applied) const noexcept {
+std::size_t job_ledger::not_ended_once(std::size_t applied) const {
+  std::lock_guard lk(mu_);
   std::size_t bad = 0;
-  for (std::size_t i = 0; i < ends_.size(); ++i) bad += ends_[i].load() != (i < applied ? 1u : 0u);
-  return bad + (applied > ends_.size() ? applied - ends_.size() : 0);
+  for (const auto& [id, n] : ends_) bad += n > 1 ? n - 1 : 0;
+  return bad + (applied > ends_.size() ? applied - ends_.size() : ends_.size() - applied);
 }
 
 }  // namespace demo

@@ -5,8 +5,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <optional>
-#include <vector>
+#include <unordered_map>
 
 #include <fiberpool/types.hpp>
 
@@ -16,13 +17,8 @@ namespace demo {
 // the main thread reads the totals.
 class job_ledger {
  public:
-  // job_ledger: room for jobs numbered 0 .. jobs-1 (the demo's numbering, not fiberpool ids).
-  explicit job_ledger(std::size_t jobs);
-  // capacity: how many jobs it has room for.
-  std::size_t capacity() const noexcept { return ends_.size(); }
-
   // job_ended: from a job's on_ended callback, which fiberpool calls exactly once per job.
-  void job_ended(std::size_t index, fiberpool::job_id id, fiberpool::job_state end) noexcept;
+  void job_ended(fiberpool::job_id id, fiberpool::job_state end);
   // watch: remember how the job `id` ends (the connection about to be killed); watched_end: that
   // end, once it happened.
   void watch(fiberpool::job_id id) noexcept { watched_.store(id); }
@@ -34,12 +30,13 @@ class job_ledger {
   std::size_t ended() const noexcept { return ended_.load(); }
   std::size_t ended_in(fiberpool::job_state s) const noexcept;
   std::size_t peak_running() const noexcept;
-  // not_ended_once: among jobs 0 .. applied-1, those whose on_ended ran zero times or more than
-  // once (should be 0); and any job past them that ended at all (it was never applied).
-  std::size_t not_ended_once(std::size_t applied) const noexcept;
+  // not_ended_once: jobs whose on_ended ran more than once (should be 0), plus the difference
+  // between the jobs applied and the jobs seen ending (also 0 once every applied job ended).
+  std::size_t not_ended_once(std::size_t applied) const;
 
  private:
-  std::vector<std::atomic<std::uint32_t>> ends_;  // on_ended calls, per job
+  mutable std::mutex mu_;
+  std::unordered_map<fiberpool::job_id, std::uint32_t> ends_;  // (mu_) on_ended calls, per job id
   std::atomic<std::size_t> ended_{0};
   std::array<std::atomic<std::size_t>, 6> by_state_{};  // indexed by job_state
   // Signed: a job that never got a fiber ends (job_ended) without a job_started.

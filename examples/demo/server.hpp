@@ -1,8 +1,7 @@
-// The echo server: a loopback listener, an acceptor job and one job per connection, all in one
-// task_pool; and the plan for resizing that pool while it serves.
+// The echo server: io::serve() of a loopback listener into a task_pool, one job per connection;
+// and the plan for resizing that pool while it serves.
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -11,48 +10,50 @@
 #include <vector>
 
 #include <fiberpool/io.hpp>
-#include <fiberpool/job.hpp>
 #include <fiberpool/options.hpp>
+#include <fiberpool/serve.hpp>
 #include <fiberpool/types.hpp>
 
 namespace fiberpool { class task_pool; }
 
 namespace demo {
 
-// The job_options for the demo's job number `index` in a pool (name, and the on_ended callback
-// that feeds the pool's ledger).
-using options_factory = std::function<fiberpool::job_options(std::string name, std::size_t index)>;
+// The job_options for a job named `name` (the on_ended callback feeds the pool's ledger).
+using options_factory = std::function<fiberpool::job_options(std::string name)>;
 
 class echo_server {
  public:
-  // echo_server: listens on 127.0.0.1 at a free port, to accept `connections` connections.
-  // Throws fiberpool::io_error. Make it before the pool it serves in: the pool's jobs use it, and
-  // the pool's destructor is what waits for them.
-  echo_server(options_factory make_options, std::size_t connections);
-  std::uint16_t port() const { return listener_.port(); }
+  // echo_server: listens on 127.0.0.1 at a free port; each connection's job gets `per_connection`
+  // (its name left empty: serve() names it "conn <client address>"). Throws fiberpool::io_error.
+  explicit echo_server(fiberpool::job_options per_connection);
+  ~echo_server();
+  echo_server(const echo_server&) = delete;
+  echo_server& operator=(const echo_server&) = delete;
+  std::uint16_t port() const noexcept { return port_; }
 
-  // start: applies the acceptor job (index 0) to `pool`. It accepts the planned connections, applies a job
-  // "conn <client address>" for each (indices 1, 2, ...) that echoes what it reads until the
-  // client closes, and then ends.
-  fiberpool::job<void> start(fiberpool::task_pool& pool);
-  // applied: jobs applied to the pool so far, the acceptor included.
-  std::size_t applied() const noexcept { return 1 + accepted_.load(); }
-  // stop_listening: closes the listener, once the acceptor has ended. Call it while the pool's
-  // runtime is alive: the listener is registered with that runtime's I/O poller.
-  void stop_listening() noexcept { listener_.close(); }
+  // start: io::serve() into `pool`. The acceptor is a fiber of the pool's runtime, not a job: it
+  // holds no slot, and accepts a connection only while the pool has a free slot, so the pool's
+  // limit is the number of connections served at once and the rest wait in the listen backlog.
+  // Each connection's job echoes what it reads until the client closes.
+  void start(fiberpool::task_pool& pool);
+  // applied: connections accepted so far, each one job of the pool.
+  std::size_t applied() const noexcept { return server_.accepted(); }
+  // stop_listening: stops the acceptor and closes the listener; connections being served go on.
+  void stop_listening();
+  // backlog: connections the kernel has completed and the acceptor has not taken yet: the clients
+  // waiting for a slot (Linux's TCP_INFO of a listening socket; 0 where it cannot tell).
+  std::size_t backlog() const noexcept;
   // find_connection: the live job serving the client whose local port is `client_port`, found in
   // the pool's jobs() by name, as an operator finds a process in ps.
-  std::optional<fiberpool::job_info> find_connection(const fiberpool::task_pool& pool,
-                                                     std::uint16_t client_port) const;
+  static std::optional<fiberpool::job_info> find_connection(const fiberpool::task_pool& pool,
+                                                            std::uint16_t client_port);
 
  private:
-  void accept_connections();
-
-  fiberpool::task_pool* pool_ = nullptr;  // set by start()
-  options_factory make_options_;
-  std::size_t expected_;
-  fiberpool::io::tcp_listener listener_;
-  std::atomic<std::size_t> accepted_{0};
+  fiberpool::job_options per_connection_;
+  fiberpool::io::tcp_listener listener_;  // until start() hands it to serve()
+  std::uint16_t port_;
+  int probe_fd_ = -1;                     // a dup of the listening socket, for backlog()
+  fiberpool::io::server server_;
 };
 
 // How the main thread resizes the server pool during the run (eventlet grow / shrink / resize).
@@ -70,18 +71,16 @@ struct limit_plan {
   std::size_t smallest = 0;
 };
 
-// plan_limits: a server pool limit that always stays above what it must hold (every client
-// connection, the stuck one and the acceptor), so no connection ever waits in the queue, while
-// it grows for a burst, shrinks back and is set to its normal size.
+// plan_limits: a server pool limit below the number of connections, so some wait: half the
+// clients (and the stuck one) at first; grow() lets every waiting one in; shrink() to a quarter
+// holds most of them back again as sessions end; resize() back to half.
 limit_plan plan_limits(std::size_t connections);
 
 // echo_connection: the body of a connection job: read what is there, write it back, until the
 // client closes (read_some returns 0). Every read and write wait is a cancellation point.
 void echo_connection(fiberpool::io::tcp_stream& conn);
 
-// Socket addresses for names and logs: the local and the remote port of a connected socket, and
-// the remote address as "host:port".
+// local_port: the local port of a connected socket (a client's, to find its server job by name).
 std::uint16_t local_port(int fd);
-std::string peer_address(int fd);
 
 }  // namespace demo

@@ -27,6 +27,8 @@ class timed_out : public error { public: using error::error; };          // a de
 class soft_time_limit_exceeded : public error { public: using error::error; };  // catchable, raised inside a job
 class job_cancelled : public error { public: using error::error; };      // job::get() of a job cancelled before it ran
 class channel_closed : public error { public: using error::error; };     // channel::push() after close()
+class end_of_stream : public error { public: using error::error; };      // io::tcp_stream::read_exact(): the
+                                                                         // peer closed before the buffer was full
 
 // Raised inside a job that is being killed, and from job::get() of a killed job. Deliberately not
 // derived from std::exception, so `catch (const std::exception&)` in job code does not swallow a

@@ -11,6 +11,7 @@
 #include <fiberpool/options.hpp>
 #include <fiberpool/result_stream.hpp>
 #include <fiberpool/runtime.hpp>
+#include <fiberpool/serve.hpp>
 #include <fiberpool/signals.hpp>
 #include <fiberpool/simple_task_pool.hpp>
 #include <fiberpool/sync.hpp>

@@ -20,9 +20,14 @@ namespace fiberpool {
 
 // A failed system call on a socket or file descriptor. code() holds the errno value (generic
 // category), so callers can tell ECONNREFUSED from ECONNRESET; what() says what was being done.
+// A host name that does not resolve is an io_error too: code() EHOSTUNREACH, and what() ends with
+// the resolver's own reason ("fiberpool: cannot resolve 'x.invalid': Name or service not known").
 class io_error : public error {
  public:
+  // io_error: "fiberpool: <what_happened>: <strerror(errno_value)>".
   io_error(int errno_value, const std::string& what_happened);
+  // io_error: "fiberpool: <what_happened>: <reason>", for a reason errno does not describe.
+  io_error(int errno_value, const std::string& what_happened, const std::string& reason);
   std::error_code code() const noexcept { return code_; }
 
  private:
@@ -30,6 +35,9 @@ class io_error : public error {
 };
 
 namespace io {
+
+// io::serve() and io::server, a server whose connections are jobs of a task_pool, are in
+// <fiberpool/serve.hpp>: they need a task_pool, a layer above this header.
 
 // wait_readable / wait_writable: suspend the calling fiber until fd is readable (writable), the
 // deadline passes (timed_out), or the job is killed (a cancellation point). On a thread that is
@@ -59,9 +67,17 @@ class tcp_stream {
   // read_some: waits for data and reads what is there, at most buf.size() bytes; 0 at end of
   // stream. Throws io_error (a reset connection) or timed_out (set_timeout).
   std::size_t read_some(std::span<std::byte> buf);
+  // read_exact: fills the whole of buf, over as many reads as it takes. Throws end_of_stream if
+  // the peer closes first, io_error, or timed_out once set_timeout's limit passes for the call as
+  // a whole (as write_all). After a throw, what arrived is in buf's front but the count is lost:
+  // treat the stream as broken.
+  void read_exact(std::span<std::byte> buf);
   // write_all: writes every byte, waiting for room as needed.
   void write_all(std::span<const std::byte> data);
-  // set_timeout: limit for each later read_some / write_all wait; nullopt: none.
+  // remote_address: the peer's address, "127.0.0.1:53422" or "[::1]:8080". Throws io_error on a
+  // closed stream or one whose peer has gone (ENOTCONN).
+  std::string remote_address() const;
+  // set_timeout: limit for each later read_some / read_exact / write_all call; nullopt: none.
   void set_timeout(std::optional<clock::duration> t) noexcept { timeout_ = t; }
   void shutdown_write();
   void close() noexcept;
@@ -89,7 +105,9 @@ class tcp_listener {
   static tcp_listener bind(std::string_view host, std::uint16_t port, int backlog = 1024);
   std::uint16_t port() const;
   // accept: waits for the next connection. When the process runs out of file descriptors
-  // (EMFILE/ENFILE) it logs, backs off and keeps trying rather than failing the server.
+  // (EMFILE/ENFILE) it logs, backs off and keeps trying rather than failing the server; a
+  // connection that failed before it was taken (ECONNABORTED, a network error Linux reports
+  // through accept) is skipped.
   tcp_stream accept();
   void close() noexcept;
   bool is_open() const noexcept { return stream_.is_open(); }

@@ -28,7 +28,11 @@
 
 namespace fiberpool {
 
-namespace detail { class pool_core; }
+namespace detail {
+class pool_core;
+// core_of: the pool layer's own way in (lib/pool/serve.cpp); not for users.
+pool_core& core_of(task_pool& pool) noexcept;
+}  // namespace detail
 
 // A pool of jobs, each a fiber, at most limit() running at once; the rest wait in a FIFO queue.
 // Every job gets a pseudo-pid that terminate_job() can kill. Every member is callable from any
@@ -260,6 +264,7 @@ class task_pool {
     feeder.release();  // the pool's now
     return result_stream<result>(std::move(state), std::move(group));
   }
+  friend detail::pool_core& detail::core_of(task_pool& pool) noexcept;
   std::unique_ptr<detail::pool_core> core_;
 };
 

@@ -10,6 +10,7 @@
 #include <tuple>
 #include <utility>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -28,8 +29,10 @@
 namespace fiberpool {
 
 io_error::io_error(int errno_value, const std::string& what_happened)
-    : error("fiberpool: " + what_happened + ": " + std::strerror(errno_value)),
-      code_(errno_value, std::generic_category()) {}
+    : io_error(errno_value, what_happened, std::strerror(errno_value)) {}
+
+io_error::io_error(int errno_value, const std::string& what_happened, const std::string& reason)
+    : error("fiberpool: " + what_happened + ": " + reason), code_(errno_value, std::generic_category()) {}
 
 namespace io {
 namespace {
@@ -78,14 +81,32 @@ addresses resolve(std::string_view host, std::uint16_t port, bool passive) {
     std::tie(rc, out) = offload([h, service, passive] { return lookup(h, service, passive, AI_ADDRCONFIG); });
   }
   if (rc != 0) {
-    if (rc == EAI_SYSTEM) throw io_error(errno, "resolving '" + h + "'");
-    throw io_error(EHOSTUNREACH, "resolving '" + h + "': " + ::gai_strerror(rc));
+    // errno means something only with EAI_SYSTEM; otherwise the resolver's own words say it all,
+    // and errno is whatever an earlier call left there.
+    if (rc == EAI_SYSTEM) throw io_error(errno, "cannot resolve '" + h + "'");
+    throw io_error(EHOSTUNREACH, "cannot resolve '" + h + "'", ::gai_strerror(rc));
   }
   return std::move(out);
 }
 
 std::string describe(std::string_view host, std::uint16_t port) {
   return std::string(host) + ":" + std::to_string(port);
+}
+
+// format_address: "127.0.0.1:53422", "[::1]:8080".
+std::string format_address(const sockaddr_storage& addr) {
+  char host[INET6_ADDRSTRLEN] = {};
+  if (addr.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(addr);
+    ::inet_ntop(AF_INET, &a.sin_addr, host, sizeof host);
+    return std::string(host) + ":" + std::to_string(ntohs(a.sin_port));
+  }
+  if (addr.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(addr);
+    ::inet_ntop(AF_INET6, &a.sin6_addr, host, sizeof host);
+    return "[" + std::string(host) + "]:" + std::to_string(ntohs(a.sin6_port));
+  }
+  return "(address family " + std::to_string(addr.ss_family) + ")";
 }
 
 }  // namespace
@@ -162,6 +183,36 @@ std::size_t tcp_stream::read_some(std::span<std::byte> buf) {
     if (errno != EAGAIN && errno != EWOULDBLOCK) throw io_error(errno, "reading from fd " + std::to_string(fd_));
     wait_stream(fd_, registration_, poller_, direction::read, deadline, "reading");
   }
+}
+
+void tcp_stream::read_exact(std::span<std::byte> buf) {
+  if (fd_ < 0) throw io_error(EBADF, "read_exact() on a closed tcp_stream");
+  detail::raise_cancellation();
+  auto deadline = deadline_after(timeout_);  // one limit for the whole call, as write_all
+  const std::size_t wanted = buf.size();
+  while (!buf.empty()) {
+    ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+    if (n > 0) {
+      buf = buf.subspan(static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n == 0)
+      throw end_of_stream("fiberpool: the peer of fd " + std::to_string(fd_) + " closed the connection after " +
+                          std::to_string(wanted - buf.size()) + " of the " + std::to_string(wanted) +
+                          " bytes read_exact() wanted");
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) throw io_error(errno, "reading from fd " + std::to_string(fd_));
+    wait_stream(fd_, registration_, poller_, direction::read, deadline, "reading");
+  }
+}
+
+std::string tcp_stream::remote_address() const {
+  if (fd_ < 0) throw io_error(EBADF, "remote_address() of a closed tcp_stream");
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    throw io_error(errno, "reading the remote address of fd " + std::to_string(fd_));
+  return format_address(addr);
 }
 
 void tcp_stream::write_all(std::span<const std::byte> data) {
@@ -265,6 +316,16 @@ tcp_stream tcp_listener::accept() {
     switch (errno) {
       case EINTR:
       case ECONNABORTED:  // the peer gave up before we accepted: take the next one
+      // Linux passes a pending connection's network error to accept() (accept(2), "Error
+      // handling"): that connection is lost, the listener is fine. (Not EOPNOTSUPP, also listed
+      // there: on our SOCK_STREAM listener it would mean a broken listener, and retrying would spin.)
+      case EPROTO:
+      case ENOPROTOOPT:
+      case ENETDOWN:
+      case ENETUNREACH:
+      case EHOSTDOWN:
+      case EHOSTUNREACH:
+      case ENONET:
         continue;
       case EAGAIN:
         wait_stream(stream_.fd_, stream_.registration_, stream_.poller_, direction::read, std::nullopt, "accepting");

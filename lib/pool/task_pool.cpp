@@ -5,6 +5,8 @@
 
 namespace fiberpool {
 
+detail::pool_core& detail::core_of(task_pool& pool) noexcept { return *pool.core_; }
+
 task_pool::task_pool(pool_options opts) : core_(std::make_unique<detail::pool_core>(*this, std::move(opts), nullptr)) {}
 task_pool::task_pool(fiberpool::runtime& rt, pool_options opts)
     : core_(std::make_unique<detail::pool_core>(*this, std::move(opts), &rt)) {}
