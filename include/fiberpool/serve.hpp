@@ -50,21 +50,25 @@ class server;
 //  - Accept errors: running out of descriptors (EMFILE/ENFILE) and other transient errors are
 //    logged and retried with back-off; a listener that cannot accept any more is logged and the
 //    acceptor ends. A connection the pool refuses (pool_full with overflow::reject, pool_locked
-//    while lock()ed) is logged and closed. Once the pool is closed, stopped or terminated the acceptor ends and closes the
-//    listener; the pool's stop() and terminate() wait for that, so the pool may then be destroyed
-//    before the server.
+//    while lock()ed) is logged and closed.
+//  - The pool's end ends the acceptor, which then closes the listener: the pool's stop(),
+//    stop_for(), terminate() and destructor stop it and wait for it, so the pool may be destroyed
+//    before the server. After a bare close() it ends at its next connection (which it closes)
+//    or at once if it is waiting for a slot.
 // Throws std::invalid_argument for a closed listener or a null handler, pool_closed for a pool
 // that is closed or stopped.
 template <class Handler>
 server serve(tcp_listener l, task_pool& pool, Handler handler, job_options per_connection = {});
 
 // A running io::serve(): owns the listener and the acceptor. Move-only; the destructor calls
-// stop(). Every member is callable from any thread and from any fiber, including the handlers'.
+// stop() (in a job that is being killed it only asks the acceptor to stop: a wait there would
+// throw from a destructor; the acceptor then ends on its own). Every member is callable from any
+// thread and from any fiber, including the handlers'.
 class server {
  public:
   server() noexcept = default;
   server(server&& other) noexcept = default;
-  // operator=: stops the server this one held, then takes other's.
+  // operator=: asks the server this one held to stop (without waiting), then takes other's.
   server& operator=(server&& other) noexcept;
   ~server();
 
@@ -75,8 +79,8 @@ class server {
   void stop();
   // accepted: connections taken from the listener and handed to the pool as jobs, so far.
   std::size_t accepted() const noexcept;
-  // serving: the acceptor is still accepting (false after stop(), and once the pool it serves
-  // into was closed, stopped or terminated: the acceptor ends then by itself).
+  // serving: the acceptor has not ended (it ends at stop(), or by itself when the pool it serves
+  // into ends: see serve()).
   bool serving() const noexcept;
   // port: the listener's port (handy with bind(host, 0)); 0 for a default-constructed server.
   std::uint16_t port() const noexcept;
