@@ -61,6 +61,18 @@ struct runtime_core::thread_state {
     else if (parked) hub.unpark();
   }
 
+  // reuse: makes a state whose thread was joined ready for the slot's next thread (under the
+  // runtime's threads_mu_). Its inbox was closed empty; a stale pusher sees it open only now.
+  void reuse(std::size_t i) noexcept {
+    index = i;
+    started.store(false);
+    finished.store(false);
+    std::lock_guard lk(inbox_mu);
+    inbox_closed = false;
+    hub_parked = false;
+    kicked = false;
+  }
+
   void kick() noexcept {
     bool wake;
     {
@@ -129,6 +141,7 @@ runtime_core::runtime_core(runtime& owner, runtime_options opts)
   if (opts_.threads == 0) opts_.threads = std::max(1u, std::thread::hardware_concurrency());
   if (opts_.hosted) opts_.threads = 1;
   for (std::size_t i = 0; i < workers_.capacity(); ++i) by_slot_[i].store(nullptr);
+  states_.resize(workers_.capacity());
   workers_.set_io(io_.get());
   install_overflow_guard();
   if (opts_.hosted) {
@@ -151,15 +164,15 @@ runtime_core::~runtime_core() {
   }
   stopping_.store(true);
   if (host_) unhost();
-  std::vector<std::unique_ptr<thread_state>> all;
+  std::vector<thread_state*> all;
   {
     std::lock_guard lk(threads_mu_);
     all.swap(threads_);
   }
-  for (auto& ts : all) ts->kick();
-  for (auto& ts : all)
+  for (auto* ts : all) ts->kick();
+  for (auto* ts : all)
     if (ts->thread.joinable()) ts->thread.join();
-  for (auto& ts : all) {
+  for (auto* ts : all) {
     for (task* t = ts->inbox_head; t;) {
       task* next = t->next_task;
       t->discard();
@@ -174,12 +187,17 @@ runtime_core::thread_state& runtime_core::launch(std::size_t index) {
   if (!slot)
     throw error("fiberpool: runtime '" + opts_.name + "' has no free scheduler slot: threads retired "
                 "by earlier restarts still host fibers; wait for their jobs to end before restarting again");
-  auto ts = std::make_unique<thread_state>();
-  ts->slot = slot;
-  ts->index = index;
-  thread_state& ref = *ts;
-  by_slot_[slot->index].store(&ref);
-  threads_.push_back(std::move(ts));
+  auto& owned = states_[slot->index];
+  if (owned) {
+    owned->reuse(index);
+  } else {
+    owned = std::make_unique<thread_state>();
+    owned->slot = slot;
+    owned->index = index;
+    by_slot_[slot->index].store(owned.get());
+  }
+  thread_state& ref = *owned;
+  threads_.push_back(&ref);
   ref.thread = std::thread([this, &ref] { thread_main(ref); });
   return ref;
 }
@@ -269,7 +287,9 @@ void runtime_core::hub_loop(thread_state& ts) {
     bool leaving = stopping_.load() || state == scheduler::slot_state::retiring;
     if (leaving) {
       if (state == scheduler::slot_state::retiring) hand_off(ts);
-      if (ts.slot->hosted.load() == 0 && ts.slot->ready.stealable() == 0) {
+      // drained(): also that no fiber which left this thread owes it (a wake from another thread
+      // may still be in our Boost scheduler, which dies with the thread).
+      if (ts.slot->hosted.load() == 0 && ts.slot->ready.drained()) {
         std::lock_guard lk(ts.inbox_mu);
         if (!ts.inbox_head) {
           ts.inbox_closed = true;
@@ -317,7 +337,9 @@ void runtime_core::create_fiber(task* t) {
 void fiber_body(task* t) noexcept {
   scheduler::sanitizers::arrived();  // the switch that started this fiber
   t->run();
-  // The fiber may have moved threads while it ran: count it off where it ends.
+  // The fiber may have moved threads while it ran: count it off where it ends, and release the
+  // thread it left last, if it still owes it (scheduler/algorithm.hpp, "Leaving threads").
+  scheduler::settle_debt();
   auto* ends_on = static_cast<runtime_core::thread_state*>(this_thread().state);
   ends_on->slot->host(-1);
   fibers_alive.decrement();
@@ -348,11 +370,18 @@ bool runtime_core::push_inbox(thread_state& ts, task* t) {
 }
 
 runtime_core::thread_state* runtime_core::pick_target(const thread_state* avoid) noexcept {
+  // Round robin over the active threads: the first after the one chosen last. (A counter over slot
+  // indexes, most of them unused or retired, sent most posts to the first active slot after a gap,
+  // and a thread busy in a fiber cannot start what waits in its inbox, nor can others take it.)
   std::size_t cap = workers_.capacity();
-  std::size_t start = next_target_.fetch_add(1, std::memory_order_relaxed);
-  for (std::size_t k = 0; k < cap; ++k) {
-    thread_state* ts = by_slot_[(start + k) % cap].load(std::memory_order_acquire);
-    if (ts && ts != avoid && ts->slot->state.load() == scheduler::slot_state::active) return ts;
+  std::size_t last = next_target_.load(std::memory_order_relaxed);
+  for (std::size_t k = 1; k <= cap; ++k) {
+    std::size_t i = (last + k) % cap;
+    thread_state* ts = by_slot_[i].load(std::memory_order_acquire);
+    if (ts && ts != avoid && ts->slot->state.load() == scheduler::slot_state::active) {
+      next_target_.store(i, std::memory_order_relaxed);  // racing callers may pick the same: fine
+      return ts;
+    }
   }
   return nullptr;
 }
@@ -410,7 +439,7 @@ bool runtime_core::cancel(const timer_handle& h) {
     return true;
   // restart() may have moved it to another thread's queue.
   std::lock_guard lk(threads_mu_);
-  for (auto& ts : threads_)
+  for (auto* ts : threads_)
     if (ts->timers.cancel(h.when, h.id)) return true;
   return false;
 }
@@ -418,7 +447,7 @@ bool runtime_core::cancel(const timer_handle& h) {
 bool runtime_core::started() const {
   std::lock_guard lk(const_cast<std::mutex&>(threads_mu_));
   std::size_t up = 0;
-  for (auto& ts : threads_)
+  for (auto* ts : threads_)
     if (ts->slot->state.load() == scheduler::slot_state::active && ts->started.load()) ++up;
   return up == opts_.threads;
 }
@@ -426,18 +455,18 @@ bool runtime_core::started() const {
 std::size_t runtime_core::threads() const { return workers_.active(); }
 
 void runtime_core::reap_retired() {
-  // Join retired threads that have left, and only then let restart() reuse their slots: until
-  // join() returns, the old thread's scheduler may still touch its slot.
-  std::vector<std::unique_ptr<thread_state>> done;
+  // Join retired threads that have left, and only then let restart() reuse their slots (and
+  // states): until join() returns, the old thread's scheduler may still touch its slot. The states
+  // stay where by_slot_ has them: other threads may be reading them (pick_target()).
+  std::vector<thread_state*> done;
   {
     std::lock_guard lk(threads_mu_);
-    auto it = std::stable_partition(threads_.begin(), threads_.end(), [](auto& ts) { return !ts->finished.load(); });
-    std::move(it, threads_.end(), std::back_inserter(done));
+    auto it = std::stable_partition(threads_.begin(), threads_.end(), [](auto* ts) { return !ts->finished.load(); });
+    done.assign(it, threads_.end());
     threads_.erase(it, threads_.end());
   }
-  for (auto& ts : done) {
+  for (auto* ts : done) {
     ts->thread.join();
-    by_slot_[ts->slot->index].store(nullptr);
     ts->slot->state.store(scheduler::slot_state::exited);
   }
 }
@@ -454,8 +483,8 @@ void runtime_core::restart() {
   std::vector<thread_state*> old, fresh;
   {
     std::lock_guard lk(threads_mu_);
-    for (auto& ts : threads_)
-      if (ts->slot->state.load() == scheduler::slot_state::active) old.push_back(ts.get());
+    for (auto* ts : threads_)
+      if (ts->slot->state.load() == scheduler::slot_state::active) old.push_back(ts);
     for (std::size_t i = 0; i < opts_.threads; ++i) fresh.push_back(&launch(i));
   }
   wait_started(fresh);
@@ -489,12 +518,13 @@ void runtime_core::host_here() {
   {
     std::lock_guard lk(threads_mu_);
     scheduler::worker_slot* slot = workers_.claim();
-    auto owned = std::make_unique<thread_state>();
+    auto& owned = states_[slot->index];
+    owned = std::make_unique<thread_state>();
     ts = owned.get();
     ts->slot = slot;
     ts->hosted = true;
     by_slot_[slot->index].store(ts);
-    threads_.push_back(std::move(owned));
+    threads_.push_back(ts);
   }
   h->ts = ts;
   scheduler::sanitizers::thread_begin();
