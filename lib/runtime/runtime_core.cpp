@@ -370,18 +370,11 @@ bool runtime_core::push_inbox(thread_state& ts, task* t) {
 }
 
 runtime_core::thread_state* runtime_core::pick_target(const thread_state* avoid) noexcept {
-  // Round robin over the active threads: the first after the one chosen last. (A counter over slot
-  // indexes, most of them unused or retired, sent most posts to the first active slot after a gap,
-  // and a thread busy in a fiber cannot start what waits in its inbox, nor can others take it.)
   std::size_t cap = workers_.capacity();
-  std::size_t last = next_target_.load(std::memory_order_relaxed);
-  for (std::size_t k = 1; k <= cap; ++k) {
-    std::size_t i = (last + k) % cap;
-    thread_state* ts = by_slot_[i].load(std::memory_order_acquire);
-    if (ts && ts != avoid && ts->slot->state.load() == scheduler::slot_state::active) {
-      next_target_.store(i, std::memory_order_relaxed);  // racing callers may pick the same: fine
-      return ts;
-    }
+  std::size_t start = next_target_.fetch_add(1, std::memory_order_relaxed);
+  for (std::size_t k = 0; k < cap; ++k) {
+    thread_state* ts = by_slot_[(start + k) % cap].load(std::memory_order_acquire);
+    if (ts && ts != avoid && ts->slot->state.load() == scheduler::slot_state::active) return ts;
   }
   return nullptr;
 }

@@ -95,7 +95,7 @@ class runtime_core {
   std::vector<std::unique_ptr<thread_state>> states_;       // by slot index
   std::vector<thread_state*> threads_;                      // started and not yet joined by restart()
   std::mutex restart_mu_;
-  std::atomic<std::size_t> next_target_{0};                 // slot index pick_target() chose last
+  std::atomic<std::size_t> next_target_{0};
   std::atomic<std::uint64_t> next_timer_id_{1};
   std::atomic<bool> stopping_{false};
   std::shared_ptr<hub::io_poller> io_;  // shared with the streams registered with it
