@@ -1,5 +1,6 @@
 // runtime: post(), current(), thread count, on_thread_start, errors, shutdown, restart, counters.
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <future>
 #include <memory>
@@ -305,6 +306,44 @@ TEST_CASE("restart keeps the thread count, loses no fiber, and runs fibers poste
     rt.restart();  // and again, with nothing in flight
     CHECK(rt.threads() == threads);
     CHECK(rendezvous(rt, threads).size() == threads);
+  });
+}
+
+TEST_CASE("fibers woken from other threads while their old threads retire all finish, and the next restart reaps") {
+  // Issue 10, point 15: a retiring thread may take a fiber woken from another thread out of its
+  // scheduler's remote queue before that wake has returned, hand the fiber on, and exit; its
+  // scheduler then died under the waker's notify(). And restart() freed a retired thread's state
+  // while the threads still retiring looked at it (pick_target). Under TSan both were reports
+  // here; the plain build checks that every fiber finishes and the runtime serves after each round.
+  with_threads([](std::size_t threads) {
+    constexpr std::size_t fibers = 8;
+    for (int round = 0; round < 8; ++round) {
+      CAPTURE(round);
+      fiberpool::runtime rt(rt_opts(threads));
+      std::array<fiberpool::event, fibers> gates;
+      std::atomic<std::size_t> waiting{0}, done{0};
+      fiberpool::event all_done;
+      for (auto& gate : gates)
+        rt.post([&, g = &gate] {
+          waiting.fetch_add(1);
+          g->wait();
+          if (done.fetch_add(1) + 1 == fibers) all_done.set();
+        });
+      REQUIRE(eventually([&] { return waiting.load() == fibers; }));
+      rt.restart();
+      // Two wakers, so wakes into both old threads overlap their leaving.
+      std::thread even([&] { for (std::size_t i = 0; i < fibers; i += 2) gates[i].set(); });
+      std::thread odd([&] { for (std::size_t i = 1; i < fibers; i += 2) gates[i].set(); });
+      even.join();
+      odd.join();
+      CHECK(all_done.wait_for(patience));
+      rt.restart();  // joins the old threads that have left while others may still be leaving
+      CHECK(rt.threads() == threads);
+      std::promise<void> ran;
+      auto fr = ran.get_future();
+      rt.post([&] { ran.set_value(); });
+      CHECK(ready(fr));
+    }
   });
 }
 

@@ -62,6 +62,18 @@ struct runtime_core::thread_state {
     else if (parked) hub.unpark();
   }
 
+  // reuse: makes a state whose thread was joined ready for the slot's next thread (under the
+  // runtime's threads_mu_). Its inbox was closed empty; a stale pusher sees it open only now.
+  void reuse(std::size_t i) noexcept {
+    index = i;
+    started.store(false);
+    finished.store(false);
+    std::lock_guard lk(inbox_mu);
+    inbox_closed = false;
+    hub_parked = false;
+    kicked = false;
+  }
+
   void kick() noexcept {
     bool wake;
     {
@@ -142,6 +154,7 @@ runtime_core::runtime_core(runtime& owner, runtime_options opts)
   if (opts_.threads == 0) opts_.threads = std::max(1u, std::thread::hardware_concurrency());
   if (opts_.hosted) opts_.threads = 1;
   for (std::size_t i = 0; i < workers_.capacity(); ++i) by_slot_[i].store(nullptr);
+  states_.resize(workers_.capacity());
   workers_.set_io(io_.get());
   install_overflow_guard();
   if (opts_.hosted) {
@@ -166,15 +179,15 @@ runtime_core::~runtime_core() {
   stopping_.store(true);
   driver_.reset();  // leaves the host's loop before the runtime it drives goes
   if (host_) unhost();
-  std::vector<std::unique_ptr<thread_state>> all;
+  std::vector<thread_state*> all;
   {
     std::lock_guard lk(threads_mu_);
     all.swap(threads_);
   }
-  for (auto& ts : all) ts->kick();
-  for (auto& ts : all)
+  for (auto* ts : all) ts->kick();
+  for (auto* ts : all)
     if (ts->thread.joinable()) ts->thread.join();
-  for (auto& ts : all) {
+  for (auto* ts : all) {
     for (task* t = ts->inbox_head; t;) {
       task* next = t->next_task;
       t->discard();
@@ -189,13 +202,18 @@ runtime_core::thread_state& runtime_core::launch(std::size_t index) {
   if (!slot)
     throw error("fiberpool: runtime '" + opts_.name + "' has no free scheduler slot: threads retired "
                 "by earlier restarts still host fibers; wait for their jobs to end before restarting again");
-  auto ts = std::make_unique<thread_state>();
-  ts->slot = slot;
-  ts->index = index;
+  auto& owned = states_[slot->index];
+  if (owned) {
+    owned->reuse(index);
+  } else {
+    owned = std::make_unique<thread_state>();
+    owned->slot = slot;
+    owned->index = index;
+    by_slot_[slot->index].store(owned.get());
+  }
   slot->thread.store(index);
-  thread_state& ref = *ts;
-  by_slot_[slot->index].store(&ref);
-  threads_.push_back(std::move(ts));
+  thread_state& ref = *owned;
+  threads_.push_back(&ref);
   ref.thread = std::thread([this, &ref] { thread_main(ref); });
   return ref;
 }
@@ -289,7 +307,9 @@ void runtime_core::hub_loop(thread_state& ts) {
     bool leaving = stopping_.load() || state == scheduler::slot_state::retiring;
     if (leaving) {
       if (state == scheduler::slot_state::retiring) hand_off(ts);
-      if (ts.slot->hosted.load() == 0 && ts.slot->ready.stealable() == 0) {
+      // drained(): also that no fiber which left this thread owes it (a wake from another thread
+      // may still be in our Boost scheduler, which dies with the thread).
+      if (ts.slot->hosted.load() == 0 && ts.slot->ready.drained()) {
         std::lock_guard lk(ts.inbox_mu);
         if (!ts.inbox_head) {
           ts.inbox_closed = true;
@@ -347,7 +367,9 @@ void runtime_core::create_fiber(task* t) {
 void fiber_body(task* t) noexcept {
   scheduler::sanitizers::arrived();  // the switch that started this fiber
   t->run();
-  // The fiber may have moved threads while it ran: count it off where it ends.
+  // The fiber may have moved threads while it ran: count it off where it ends, and release the
+  // thread it left last, if it still owes it (scheduler/algorithm.hpp, "Leaving threads").
+  scheduler::settle_debt();
   auto* ends_on = static_cast<runtime_core::thread_state*>(this_thread().state);
   ends_on->slot->host(-1);
   fibers_alive.decrement();
@@ -440,7 +462,7 @@ bool runtime_core::cancel(const timer_handle& h) {
     return true;
   // restart() may have moved it to another thread's queue.
   std::lock_guard lk(threads_mu_);
-  for (auto& ts : threads_)
+  for (auto* ts : threads_)
     if (ts->timers.cancel(h.when, h.id)) return true;
   return false;
 }
@@ -448,7 +470,7 @@ bool runtime_core::cancel(const timer_handle& h) {
 bool runtime_core::started() const {
   std::lock_guard lk(const_cast<std::mutex&>(threads_mu_));
   std::size_t up = 0;
-  for (auto& ts : threads_)
+  for (auto* ts : threads_)
     if (ts->slot->state.load() == scheduler::slot_state::active && ts->started.load()) ++up;
   return up == opts_.threads;
 }
@@ -456,18 +478,18 @@ bool runtime_core::started() const {
 std::size_t runtime_core::threads() const { return workers_.active(); }
 
 void runtime_core::reap_retired() {
-  // Join retired threads that have left, and only then let restart() reuse their slots: until
-  // join() returns, the old thread's scheduler may still touch its slot.
-  std::vector<std::unique_ptr<thread_state>> done;
+  // Join retired threads that have left, and only then let restart() reuse their slots (and
+  // states): until join() returns, the old thread's scheduler may still touch its slot. The states
+  // stay where by_slot_ has them: other threads may be reading them (pick_target()).
+  std::vector<thread_state*> done;
   {
     std::lock_guard lk(threads_mu_);
-    auto it = std::stable_partition(threads_.begin(), threads_.end(), [](auto& ts) { return !ts->finished.load(); });
-    std::move(it, threads_.end(), std::back_inserter(done));
+    auto it = std::stable_partition(threads_.begin(), threads_.end(), [](auto* ts) { return !ts->finished.load(); });
+    done.assign(it, threads_.end());
     threads_.erase(it, threads_.end());
   }
-  for (auto& ts : done) {
+  for (auto* ts : done) {
     ts->thread.join();
-    by_slot_[ts->slot->index].store(nullptr);
     ts->slot->state.store(scheduler::slot_state::exited);
   }
 }
@@ -484,8 +506,8 @@ void runtime_core::restart() {
   std::vector<thread_state*> old, fresh;
   {
     std::lock_guard lk(threads_mu_);
-    for (auto& ts : threads_)
-      if (ts->slot->state.load() == scheduler::slot_state::active) old.push_back(ts.get());
+    for (auto* ts : threads_)
+      if (ts->slot->state.load() == scheduler::slot_state::active) old.push_back(ts);
     for (std::size_t i = 0; i < opts_.threads; ++i) fresh.push_back(&launch(i));
   }
   wait_started(fresh);
@@ -519,12 +541,13 @@ void runtime_core::host_here() {
   {
     std::lock_guard lk(threads_mu_);
     scheduler::worker_slot* slot = workers_.claim();
-    auto owned = std::make_unique<thread_state>();
+    auto& owned = states_[slot->index];
+    owned = std::make_unique<thread_state>();
     ts = owned.get();
     ts->slot = slot;
     ts->hosted = true;
     by_slot_[slot->index].store(ts);
-    threads_.push_back(std::move(owned));
+    threads_.push_back(ts);
   }
   h->ts = ts;
   scheduler::sanitizers::thread_begin();

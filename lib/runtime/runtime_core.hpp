@@ -113,9 +113,13 @@ class runtime_core {
   std::shared_ptr<spdlog::logger> log_;
   scheduler::worker_set workers_;
   std::unique_ptr<stall_watch> stalls_;  // reads workers_' slots: made after them, gone before
-  std::unique_ptr<std::atomic<thread_state*>[]> by_slot_;   // slot index -> its thread
-  std::mutex threads_mu_;                                   // guards threads_ (restart, stop)
-  std::vector<std::unique_ptr<thread_state>> threads_;
+  // A thread's state belongs to its scheduler slot and stays, for the slot's next thread, until the
+  // runtime goes: by_slot_ is read without a lock (pick_target, cancel), so whoever loaded a state
+  // there may still be reading it after its thread was joined.
+  std::unique_ptr<std::atomic<thread_state*>[]> by_slot_;   // slot index -> its state, set once
+  std::mutex threads_mu_;                                   // guards threads_ and states_
+  std::vector<std::unique_ptr<thread_state>> states_;       // by slot index
+  std::vector<thread_state*> threads_;                      // started and not yet joined by restart()
   std::mutex restart_mu_;
   std::atomic<std::size_t> next_target_{0};
   std::atomic<std::uint64_t> next_timer_id_{1};

@@ -1,10 +1,13 @@
 // algorithm: the four Boost.Fiber hooks, kept short; stealing and idling live in worker_set.
 #include "scheduler/algorithm.hpp"
 
+#include <utility>
+
 #include <boost/fiber/context.hpp>
 #include <boost/fiber/type.hpp>
 
 #include "scheduler/sanitizers.hpp"
+#include "scheduler/stack_allocator.hpp"
 
 namespace fiberpool::scheduler {
 namespace {
@@ -16,6 +19,17 @@ bool pinned(boost::fibers::context* ctx) noexcept {
 }  // namespace
 
 [[gnu::tls_model("initial-exec")]] thread_local boost::fibers::context* tl_running = nullptr;
+
+void settle_debt() noexcept {
+  boost::fibers::context* self = tl_running;
+  if (!self || pinned(self)) return;
+  stack_header* h = stack_header_of(self);
+  if (h && h->owed_to) std::exchange(h->owed_to, nullptr)->settle();
+}
+
+// Runs on the algorithm's own thread (Boost destroys a scheduler, and set_algo() replaces one, on
+// it). Whatever runs there next is no context of ours: settle_debt() must not look at the last one.
+algorithm::~algorithm() { tl_running = nullptr; }
 
 void algorithm::awakened(boost::fibers::context* ctx) noexcept {
   sanitizers::arrived();
@@ -31,6 +45,7 @@ void algorithm::awakened(boost::fibers::context* ctx) noexcept {
     if (worker_slot* t = workers_.forward_target(self_)) target = t;
   }
   if (target != &self_) {
+    self_.ready.charge(ctx);  // its waker may still be in our scheduler ("Leaving threads")
     target->ready.push(ctx);
     target->idle.wake();
   } else if (ctx == tl_running) {

@@ -20,9 +20,26 @@ namespace fiberpool::scheduler {
 [[gnu::tls_model("initial-exec")]] extern thread_local boost::fibers::context* tl_running;
 inline boost::fibers::context* running_context() noexcept { return tl_running; }
 
+// Leaving threads. A thread's Boost scheduler, and this algorithm in it, die with the thread. A
+// wake from another thread (context::wake -> scheduler::schedule_from_remote) links the fiber into
+// that scheduler's remote queue, unlocks it, and only then calls notify() on the algorithm; the
+// owning thread may take the fiber from the queue in between. Had the fiber then gone to another
+// thread (stolen, or forwarded by a retiring thread) and the owner exited, as restart() makes old
+// threads do and ~runtime every thread, notify() would read freed memory. Every fiberpool wake is
+// parker::unpark(), which holds the parker's lock through the whole wake, and the woken fiber takes
+// that lock back before park_until() returns: from then on its waker is done with the scheduler.
+// (A fiber the owner runs itself takes it on the owner's thread, before the owner can exit.)
+// So a fiber that leaves a thread's queue for another thread owes that queue (ready_queue::charge)
+// until it settles (settle_debt: in park_until(), on entry and once it has the lock back, and as
+// its body ends), and a leaving thread exits only once its queue is drained().
+//
+// settle_debt: called by the running fiber at those points; pays its debt if it has one.
+void settle_debt() noexcept;
+
 class algorithm final : public boost::fibers::algo::algorithm {
  public:
   algorithm(worker_set& workers, worker_slot& self) noexcept : workers_(workers), self_(self) {}
+  ~algorithm() override;
 
   void awakened(boost::fibers::context* ctx) noexcept override;
   boost::fibers::context* pick_next() noexcept override;

@@ -5,6 +5,7 @@
 #include <thread>
 #include <utility>
 
+#include "scheduler/algorithm.hpp"
 #include "scheduler/sanitizers.hpp"
 
 namespace fiberpool::detail {
@@ -27,6 +28,10 @@ boost::fibers::detail::spinlock_lock parker::lock() noexcept {
 }
 
 bool parker::park_until(std::optional<clock::time_point> deadline) noexcept {
+  // A debt still owed here came with a move after a yield or a start, not with a wake (that one is
+  // paid below, on the way out of the wait the wake ended): no waker is under way.
+  scheduler::settle_debt();
+  bool suspended = false;
   auto lk = lock();
   while (!unparked_) {
     auto* self = boost::fibers::context::active();
@@ -39,10 +44,14 @@ bool parker::park_until(std::optional<clock::time_point> deadline) noexcept {
     if (!deadline) self->suspend(lk);
     else timed_out = !self->wait_until(*deadline, lk, boost::fibers::waker(waiter_));
     scheduler::sanitizers::arrived();  // control came back through a switch: complete it
+    suspended = true;
     lk = lock();
     waiting_ = false;
     if (timed_out) break;
   }
+  // Whoever woke us held this lock until its wake had returned: the thread we were woken on may
+  // exit now (algorithm.hpp, "Leaving threads").
+  if (suspended) scheduler::settle_debt();
   bool woken = unparked_;
   unparked_ = false;
   return woken;

@@ -7,6 +7,8 @@
 
 #include <boost/fiber/type.hpp>
 
+#include "scheduler/stack_allocator.hpp"
+
 namespace fiberpool::scheduler {
 namespace {
 
@@ -92,8 +94,25 @@ context* ready_queue::steal() noexcept {
   // At most two pinned contexts (main, dispatcher) can sit in the fifo, so this scan is short.
   for (std::size_t i = fifo_.size(); !ctx && i-- > 0;)
     if (!pinned(fifo_.at(i))) ctx = fifo_.take(i);
-  if (ctx) count(-1, -1);
+  if (ctx) {
+    charge(ctx);  // under the lock: drained() sees the fiber queued or its debt
+    count(-1, -1);
+  }
   return ctx;
+}
+
+void ready_queue::charge(context* ctx) noexcept {
+  stack_header* h = stack_header_of(ctx);
+  // A fiber that already owes a queue has not parked since it left that queue's thread (it settles
+  // whenever it parks or ends), so it was not woken here either: the first debt is the only one.
+  if (!h || h->owed_to) return;
+  h->owed_to = this;
+  unsettled_.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool ready_queue::drained() noexcept {
+  std::lock_guard lk(mu_);
+  return stealable_.load(std::memory_order_relaxed) == 0 && unsettled_.load(std::memory_order_acquire) == 0;
 }
 
 }  // namespace fiberpool::scheduler

@@ -51,10 +51,22 @@ class ready_queue {
   void push(context* ctx) noexcept;       // fifo
   void push_lifo(context* ctx) noexcept;  // lifo; ctx must not be pinned
   context* pop() noexcept;
+  // steal: a non-pinned context for another thread, charged to this queue (charge()).
   context* steal() noexcept;
   bool empty() const noexcept { return size_.load(std::memory_order_relaxed) == 0; }
   // stealable: contexts a thief could take (non-pinned), as a hint for idling decisions.
   std::size_t stealable() const noexcept { return stealable_.load(std::memory_order_seq_cst); }
+
+  // charge / settle: the debt of a fiber that leaves this queue's thread for another (stolen, or
+  // forwarded by a retiring thread) while a wake from a third thread may still be inside this
+  // thread's Boost scheduler (algorithm.hpp, "Leaving threads"). charge() records it in the fiber's
+  // stack header unless the fiber already owes another queue; the fiber settles it itself
+  // (scheduler::settle_debt). ctx must be a fiber of ours (not pinned).
+  void charge(context* ctx) noexcept;
+  void settle() noexcept { unsettled_.fetch_sub(1, std::memory_order_release); }
+  // drained: no non-pinned context is queued and no fiber that left owes this queue, so the thread
+  // may exit. Under the lock, so a steal under way is either seen or has charged already.
+  bool drained() noexcept;
 
  private:
   void count(std::ptrdiff_t all, std::ptrdiff_t non_pinned) noexcept;
@@ -65,6 +77,7 @@ class ready_queue {
   unsigned streak_ = 0;
   std::atomic<std::size_t> size_{0};
   std::atomic<std::size_t> stealable_{0};
+  std::atomic<long> unsettled_{0};  // charged and not yet settled
 };
 
 }  // namespace fiberpool::scheduler

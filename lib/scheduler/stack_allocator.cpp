@@ -87,6 +87,7 @@ void write_header(const stack_block& b) noexcept {
   h.size = b.usable;
   h.fake_stack = nullptr;
   h.tsan_fiber = nullptr;
+  h.owed_to = nullptr;
   h.valgrind_id = sanitizers::register_stack(low_of(b), top_of(b));
 }
 

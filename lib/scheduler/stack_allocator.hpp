@@ -8,6 +8,8 @@
 
 namespace fiberpool::scheduler {
 
+class ready_queue;
+
 // Page-aligned mmap'd stacks with a PROT_NONE guard page below them, recycled through a bounded
 // per-thread cache (a freed stack goes to the cache of the thread that frees it; past the bound it
 // goes back to the OS). Each guarded stack costs two memory maps, and Linux allows about 65,530
@@ -28,7 +30,8 @@ class stack_allocator {
 // fail_next_allocations: the next n allocations fail as if memory ran out (for tests).
 void fail_next_allocations(std::size_t n) noexcept;
 
-// What the sanitizers need to know about a stack; kept in its top 64 bytes, above what Boost gets.
+// What the sanitizers and the scheduler need to know about a stack and the fiber on it; kept in its
+// top 64 bytes, above what Boost gets.
 struct stack_header {
   std::uint64_t magic;
   char* bottom;            // lowest usable byte
@@ -36,6 +39,7 @@ struct stack_header {
   void* fake_stack;        // ASan's fake stack of the fiber while it is switched out
   unsigned valgrind_id;    // from VALGRIND_STACK_REGISTER
   void* tsan_fiber;        // TSan's state for the fiber on this stack, made at its first switch
+  ready_queue* owed_to;    // the queue whose thread the fiber left and may not exit yet (algorithm.hpp)
 };
 
 // stack_header_of: the header of the stack a Boost context lives on, or null when the context is

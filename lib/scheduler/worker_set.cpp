@@ -102,7 +102,13 @@ bool worker_set::spin(worker_slot& self) noexcept {
 
 bool worker_set::go_idle(worker_slot& self) noexcept {
   if (used_.load(std::memory_order_acquire) < 2) return true;
-  if (self.state.load(std::memory_order_relaxed) != slot_state::active) return true;  // may not steal
+  if (self.state.load(std::memory_order_relaxed) != slot_state::active) {
+    // May not steal. It may have spun while active, though (restart() retired it since), and
+    // producers wake nobody while a thread spins: pass on what they left for it. Its spin ended
+    // (seq_cst) before this look, so a producer that saw it spinning pushed before we look here.
+    if (stealable_elsewhere(self)) wake_sleeper(self);
+    return true;
+  }
   self.sleeping.store(true, std::memory_order_seq_cst);
   sleepers_.fetch_add(1, std::memory_order_seq_cst);
   // Re-check after announcing the sleep: a producer that pushed before seeing us asleep must not
