@@ -10,18 +10,6 @@ using namespace fiberpool_test;
 
 namespace {
 
-// Saves the library-wide logger and puts it back when the test ends, whatever happens.
-class logger_guard {
- public:
-  logger_guard() : saved_(fiberpool::logger()) {}
-  ~logger_guard() { fiberpool::set_logger(saved_); }
-  logger_guard(const logger_guard&) = delete;
-  logger_guard& operator=(const logger_guard&) = delete;
-
- private:
-  std::shared_ptr<spdlog::logger> saved_;
-};
-
 // The names in spdlog's registry (the default logger is registered under "").
 std::set<std::string> registered_names() {
   std::set<std::string> names;

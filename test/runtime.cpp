@@ -26,18 +26,6 @@ fiberpool::runtime_options rt_opts(std::size_t threads) {
   return o;
 }
 
-// Saves the library-wide logger and puts it back when the test ends.
-class logger_guard {
- public:
-  logger_guard() : saved_(fiberpool::logger()) {}
-  ~logger_guard() { fiberpool::set_logger(saved_); }
-  logger_guard(const logger_guard&) = delete;
-  logger_guard& operator=(const logger_guard&) = delete;
-
- private:
-  std::shared_ptr<spdlog::logger> saved_;
-};
-
 // ready: the future is ready within patience (a hang becomes a failure, not a stuck test).
 template <class T>
 bool ready(std::future<T>& f) {

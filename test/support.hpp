@@ -135,6 +135,18 @@ class log_capture {
   std::shared_ptr<spdlog::logger> logger_;
 };
 
+// Saves the library-wide logger and puts it back when the test ends, whatever happens.
+class logger_guard {
+ public:
+  logger_guard() : saved_(fiberpool::logger()) {}
+  ~logger_guard() { fiberpool::set_logger(saved_); }
+  logger_guard(const logger_guard&) = delete;
+  logger_guard& operator=(const logger_guard&) = delete;
+
+ private:
+  std::shared_ptr<spdlog::logger> saved_;
+};
+
 // in_child: runs fn in a forked child with stderr captured; returns (wait status, stderr text).
 template <class F>
 std::pair<int, std::string> in_child(F fn) {

@@ -16,18 +16,6 @@ using fiberpool::testing::leak_report;
 
 namespace {
 
-// Saves the library-wide logger and puts it back when the test ends, whatever happens.
-class logger_guard {
- public:
-  logger_guard() : saved_(fiberpool::logger()) {}
-  ~logger_guard() { fiberpool::set_logger(saved_); }
-  logger_guard(const logger_guard&) = delete;
-  logger_guard& operator=(const logger_guard&) = delete;
-
- private:
-  std::shared_ptr<spdlog::logger> saved_;
-};
-
 // A pool with one job blocked in a wait: the fibers, job record, stack and runtime a test leaks
 // when it forgets to stop a pool. release() ends it all.
 struct blocked_pool {
