@@ -55,16 +55,17 @@ class runtime {
   std::size_t threads() const;
   const std::string& name() const;
 
-  // post: runs fn on a new fiber of this runtime (on the calling thread when that is one of the
+  // post: runs fn on a fiber of this runtime (on the calling thread when that is one of the
   // runtime's threads, else on the next thread in turn). An exception fn throws is logged.
   template <class F>
   void post(F&& fn) {
     using fn_type = std::decay_t<F>;
     struct posted final : detail::task {
       explicit posted(F&& f) : fn(std::forward<F>(f)) {}
-      void run() noexcept override {
+      task* run() noexcept override {
         try { fn(); } catch (...) { detail::report_post_error(std::current_exception()); }
         delete this;
+        return nullptr;
       }
       void discard() noexcept override { delete this; }
       fn_type fn;

@@ -80,7 +80,7 @@ bool job_record::terminate(int signal) {
   return owner->terminate_job(id_, signal);
 }
 
-void job_record::run() noexcept { owner->run_job(*this); }
+task* job_record::run() noexcept { return owner->run_job(*this); }
 void job_record::discard() noexcept { owner->discard_job(*this); }
 
 bool job_record::request(cancel_kind kind, int signal) noexcept {

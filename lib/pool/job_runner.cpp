@@ -24,21 +24,25 @@ job_record* current_job() noexcept {
   return site && site->hosts_jobs ? static_cast<job_record*>(site->current) : nullptr;
 }
 
-void pool_core::run_job(job_record& rec) noexcept {
+job_record* pool_core::run_job(job_record& rec) noexcept {
   fiber_site* site = nullptr;
+  job_record* startable;
   try {
     site = &install_fiber_site();
   } catch (...) {
     // Out of memory before the job could start: it ends failed, its end still recorded once.
     rec.error = std::current_exception();
-    complete(rec, job_state::failed, slot_kind::pooled);
-    return;
+    startable = record_end(rec, job_state::failed, slot_kind::pooled);
   }
-  execute(rec, *site, slot_kind::pooled);
+  if (site) startable = execute(rec, *site, slot_kind::pooled);
+  // The first job the end let start runs next on this carrier; the others get carriers of their own.
+  if (startable) launch_chain(std::exchange(startable->next_queued, nullptr));
+  return startable;
 }
 
 void pool_core::run_inline(job_record& rec) noexcept {
-  execute(rec, install_fiber_site(), slot_kind::borrowed);
+  // The parent goes on on this fiber: whatever the child's end let start is launched.
+  launch_chain(execute(rec, install_fiber_site(), slot_kind::borrowed));
 }
 
 void pool_core::discard_job(job_record& rec) noexcept {
@@ -48,7 +52,7 @@ void pool_core::discard_job(job_record& rec) noexcept {
   complete(rec, job_state::failed, slot_kind::pooled);
 }
 
-void pool_core::execute(job_record& rec, fiber_site& site, slot_kind slot) noexcept {
+job_record* pool_core::execute(job_record& rec, fiber_site& site, slot_kind slot) noexcept {
   {
     std::lock_guard lk(mu_);
     rec.site = &site;
@@ -77,7 +81,7 @@ void pool_core::execute(job_record& rec, fiber_site& site, slot_kind slot) noexc
   // or finds the job ending and returns false: it is never accepted and then ignored. With no
   // on_ended and no job_ended receiver, nothing runs between the decision and the recording:
   // complete() does both under one lock.
-  if (ends_quietly(rec)) return complete(rec, end, slot, true);
+  if (ends_quietly(rec)) return record_end(rec, end, slot, true);
   // Once `ending` is set no canceller touches the request again, so it can be read after unlocking.
   {
     std::lock_guard lk(mu_);
@@ -90,7 +94,7 @@ void pool_core::execute(job_record& rec, fiber_site& site, slot_kind slot) noexc
       rec.error = kill;
     }
   }
-  complete(rec, end, slot);
+  return record_end(rec, end, slot);
 }
 
 bool pool_core::ends_quietly(const job_record& rec) const noexcept {
@@ -120,6 +124,10 @@ void pool_core::accept(job_record& rec) noexcept {
 }
 
 void pool_core::complete(job_record& rec, job_state end, slot_kind slot, bool decide_kill) noexcept {
+  launch_chain(record_end(rec, end, slot, decide_kill));
+}
+
+job_record* pool_core::record_end(job_record& rec, job_state end, slot_kind slot, bool decide_kill) noexcept {
   disarm_limits(rec);
   rec.drop_target();
   if (end == job_state::failed && !decide_kill) report_failure(rec);
@@ -136,6 +144,8 @@ void pool_core::complete(job_record& rec, job_state end, slot_kind slot, bool de
   signals.job_ended.emit(self, rec.id(), end);
 
   job_record* startable = nullptr;
+  bool report_now = false;
+  bool tell_idle_after_report = false;
   {
     std::lock_guard lk(mu_);
     if (decide_kill) {
@@ -165,20 +175,30 @@ void pool_core::complete(job_record& rec, job_state end, slot_kind slot, bool de
     rec.state_.store(end, std::memory_order_release);
     startable = take_startable();
     offer_free_slots();
-    if (idle()) idle_waiters_.notify_all();
+    // A failure decided here is logged after the lock; whoever waits for the pool to go idle
+    // (waitall(), stop()) must find it logged.
+    report_now = decide_kill && end == job_state::failed;
+    if (idle()) {
+      if (report_now) tell_idle_after_report = true;
+      else idle_waiters_.notify_all();
+    }
   }
   // Before anyone is told of the end: from then on the job's error belongs to its reader (a map's
   // stream takes it out of the record).
-  if (decide_kill && end == job_state::failed) report_failure(rec);
+  if (report_now) report_failure(rec);
+  if (tell_idle_after_report) {
+    std::lock_guard lk(mu_);
+    if (idle()) idle_waiters_.notify_all();
+  }
   {
     std::lock_guard lk(rec.mu);
     rec.waiters.notify_all();
   }
   // A map's item: its stream may hand the outcome out now, and its feeder pull the next item.
   if (rec.extras && rec.extras->listener) rec.extras->listener->job_recorded(rec);
-  // The freed slot goes to the next queued job, started on this same thread.
-  launch_chain(startable);
   rec.release();  // the pool's reference
+  // The freed slot goes to the next queued job, started on this same thread.
+  return startable;
 }
 
 void pool_core::arm_limits(job_record& rec) {

@@ -145,7 +145,10 @@ void pool_core::unbound_feeders() noexcept {
 }
 
 void map_feeder::apply_item(job_record& rec, job_options&& opts) { owner->submit(rec, std::move(opts), this); }
-void map_feeder::run() noexcept { owner->run_feeder(*this); }
+task* map_feeder::run() noexcept {
+  owner->run_feeder(*this);
+  return nullptr;
+}
 void map_feeder::discard() noexcept { owner->discard_feeder(*this); }
 
 }  // namespace fiberpool::detail

@@ -67,7 +67,9 @@ class pool_core {
   bool wait_for_free_slot(std::optional<clock::time_point> deadline);
 
   // job_runner.cpp
-  void run_job(job_record& rec) noexcept;       // on the job's own fiber
+  // run_job: on the job's carrier fiber. Returns the queued job its end let start, for the same
+  // carrier to run next (the rest of them are launched), or null.
+  job_record* run_job(job_record& rec) noexcept;
   void discard_job(job_record& rec) noexcept;   // the runtime could not give it a fiber
 
   // lifecycle.cpp
@@ -163,12 +165,15 @@ class pool_core {
   void change_limit(F&& next_limit);
 
   // job_runner.cpp
-  void execute(job_record& rec, fiber_site& site, slot_kind slot) noexcept;
+  // execute: runs the job and records its end; returns the queued jobs that end let start.
+  job_record* execute(job_record& rec, fiber_site& site, slot_kind slot) noexcept;
   // accept: runs on_accepted, logging what it throws. Out of line (see job_runner.cpp).
   [[gnu::noinline]] void accept(job_record& rec) noexcept;
   // complete: records a job's end. With `decide_kill`, a pending kill is also looked at here, in
   // the same critical section (execute() does so when no callback runs between the two).
+  // record_end is complete() but for launching: it returns the queued jobs the end let start.
   void complete(job_record& rec, job_state end, slot_kind slot, bool decide_kill = false) noexcept;
+  job_record* record_end(job_record& rec, job_state end, slot_kind slot, bool decide_kill = false) noexcept;
   bool ends_quietly(const job_record& rec) const noexcept;
   // report_failure: log_failures' line for a failed job (out of line: off the job-end path).
   [[gnu::noinline]] void report_failure(const job_record& rec) noexcept;

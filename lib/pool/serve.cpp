@@ -103,9 +103,10 @@ namespace {
 // The runtime runs the acceptor through this; it holds the shared state until the fiber ends.
 struct acceptor_task final : task {
   explicit acceptor_task(std::shared_ptr<serve_state> s) noexcept : state(std::move(s)) {}
-  void run() noexcept override {
+  task* run() noexcept override {
     state->run();
     delete this;
+    return nullptr;
   }
   void discard() noexcept override {
     state->finish();

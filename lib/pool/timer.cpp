@@ -78,9 +78,10 @@ class timer_core : public std::enable_shared_from_this<timer_core> {
   // A callback's fiber; owns a reference to the core so the core outlives every run.
   struct run_task final : task {
     run_task(std::shared_ptr<timer_core> c, std::shared_ptr<timer_entry> e) : core(std::move(c)), entry(std::move(e)) {}
-    void run() noexcept override {
+    task* run() noexcept override {
       core->run(entry);
       delete this;
+      return nullptr;
     }
     void discard() noexcept override {
       core->finished(entry);

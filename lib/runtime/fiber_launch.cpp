@@ -18,8 +18,8 @@
 
 namespace fiberpool::detail {
 
-void launch_fiber(std::size_t stack_size, task* t) {
-  boost::fibers::fiber f(std::allocator_arg, scheduler::stack_allocator(stack_size), [t] { fiber_body(t); });
+void launch_fiber(std::size_t stack_size, carrier_queue* home) {
+  boost::fibers::fiber f(std::allocator_arg, scheduler::stack_allocator(stack_size), [home] { fiber_body(home); });
   f.detach();
 }
 

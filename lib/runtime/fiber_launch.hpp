@@ -6,13 +6,13 @@
 
 namespace fiberpool::detail {
 
-class task;
+class carrier_queue;
 
 // launch_fiber: a detached fiber on a stack of `stack_size` usable bytes, made ready on the calling
-// runtime thread, that calls fiber_body(t). Throws what the stack allocator or Boost throws.
-void launch_fiber(std::size_t stack_size, task* t);
+// runtime thread, that calls fiber_body(home). Throws what the stack allocator or Boost throws.
+void launch_fiber(std::size_t stack_size, carrier_queue* home);
 
-// fiber_body: all a fiber does (runtime_core.cpp).
-void fiber_body(task* t) noexcept;
+// fiber_body: all a fiber does: it carries tasks from `home` (carriers.cpp).
+void fiber_body(carrier_queue* home) noexcept;
 
 }  // namespace fiberpool::detail

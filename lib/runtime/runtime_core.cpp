@@ -22,6 +22,7 @@
 #include "runtime/fiber_launch.hpp"
 #include "runtime/loop_driver.hpp"
 #include "runtime/overflow_guard.hpp"
+#include "runtime/thread_state.hpp"
 #include "base/thread_counter.hpp"
 #include "scheduler/algorithm.hpp"
 #include "scheduler/sanitizers.hpp"
@@ -30,7 +31,6 @@
 namespace fiberpool::detail {
 namespace {
 
-base::thread_counter fibers_alive;
 std::atomic<std::size_t> runtimes_alive{0};
 
 // How often a leaving thread (stopping or retiring) looks again at whether its fibers are gone:
@@ -38,52 +38,6 @@ std::atomic<std::size_t> runtimes_alive{0};
 constexpr auto leave_poll = std::chrono::milliseconds(2);
 
 }  // namespace
-
-struct runtime_core::thread_state {
-  scheduler::worker_slot* slot = nullptr;
-  std::size_t index = 0;                 // 0..threads-1, what on_thread_start sees
-  std::thread thread;
-  hub::timer_queue timers;
-  spin_mutex inbox_mu;                   // guards the inbox fields below
-  task* inbox_head = nullptr;
-  task* inbox_tail = nullptr;
-  bool inbox_closed = false;
-  bool hub_parked = false;
-  bool kicked = false;
-  parker hub;
-  std::atomic<bool> started{false};
-  std::atomic<bool> finished{false};
-  bool hosted = false;                   // the thread of a hosted runtime: no hub fiber
-
-  // wake_hub: the hub must look at its inbox and timers. A hosted thread's "hub" is its host's
-  // next run_ready(), which a wake of the idle waker asks for (poll_fd turns readable).
-  void wake_hub(bool parked) noexcept {
-    if (hosted) slot->idle.wake();
-    else if (parked) hub.unpark();
-  }
-
-  // reuse: makes a state whose thread was joined ready for the slot's next thread (under the
-  // runtime's threads_mu_). Its inbox was closed empty; a stale pusher sees it open only now.
-  void reuse(std::size_t i) noexcept {
-    index = i;
-    started.store(false);
-    finished.store(false);
-    std::lock_guard lk(inbox_mu);
-    inbox_closed = false;
-    hub_parked = false;
-    kicked = false;
-  }
-
-  void kick() noexcept {
-    bool wake;
-    {
-      std::lock_guard lk(inbox_mu);
-      kicked = true;
-      wake = std::exchange(hub_parked, false);
-    }
-    wake_hub(wake);
-  }
-};
 
 // What a hosted runtime keeps about the thread it runs on and the run_ready() in progress.
 struct runtime_core::host_state final : scheduler::host_driver {
@@ -105,26 +59,6 @@ struct runtime_core::host_state final : scheduler::host_driver {
   }
 };
 
-namespace {
-
-// The calling thread's runtime and thread. Read through a non-inlined function: a fiber may move
-// between threads across any call, and a compiler may otherwise reuse a thread-local's address
-// computed before the move.
-struct current_thread {
-  runtime_core* core = nullptr;
-  void* state = nullptr;
-};
-// initial-exec: read on every fiber start and end; the default model for a shared library would
-// call __tls_get_addr each time.
-[[gnu::tls_model("initial-exec")]] thread_local current_thread tl_current;
-
-[[gnu::noinline]] current_thread& this_thread() noexcept {
-  asm volatile("" ::: "memory");
-  return tl_current;
-}
-
-}  // namespace
-
 void check_stack_size(std::size_t bytes, const char* option) {
   if (bytes < min_stack_size)
     throw std::invalid_argument("fiberpool: " + std::string(option) + " " + std::to_string(bytes) +
@@ -135,6 +69,13 @@ void check_stack_size(std::size_t bytes, const char* option) {
                                 " is above the maximum of " + std::to_string(max_stack_size) +
                                 " bytes (fiberpool::max_stack_size); every job reserves a whole stack, "
                                 "so keep large data on the heap and the stack small");
+}
+
+[[gnu::tls_model("initial-exec")]] thread_local current_thread tl_current;
+
+[[gnu::noinline]] current_thread& this_thread() noexcept {
+  asm volatile("" ::: "memory");
+  return tl_current;
 }
 
 runtime_core* runtime_core::current() noexcept { return this_thread().core; }
@@ -332,56 +273,12 @@ void runtime_core::hub_loop(thread_state& ts) {
   }
 }
 
-void runtime_core::start_fiber(task* t) {
-  try {
-    create_fiber(t);
-  } catch (const std::exception& e) {
-    // Once per burst, not once per task: a pool out of stacks fails every job it is handed.
-    if (fiber_failures_.fetch_add(1, std::memory_order_relaxed) == 0)
-      SPDLOG_LOGGER_ERROR(log_, "fiberpool: runtime '{}' could not create a fiber: {}; the jobs that get none fail "
-                          "(further failures are counted, and logged once fibers can be made again)",
-                          opts_.name, e.what());
-    t->discard();
-    return;
-  }
-  if (fiber_failures_.load(std::memory_order_relaxed) != 0) {
-    if (std::size_t n = fiber_failures_.exchange(0, std::memory_order_relaxed); n > 1)
-      SPDLOG_LOGGER_WARN(log_, "fiberpool: runtime '{}' creates fibers again; {} tasks in a row got none", opts_.name,
-                         n);
-  }
-}
-
-void runtime_core::create_fiber(task* t) {
-  auto& here = *static_cast<thread_state*>(this_thread().state);
-  fibers_alive.increment();
-  here.slot->host(+1);  // Boost attaches it here; awakened() detaches
-  try {
-    launch_fiber(opts_.stack_size, t);  // runs fiber_body(t)
-  } catch (...) {
-    here.slot->host(-1);
-    fibers_alive.decrement();
-    throw;
-  }
-}
-
-void fiber_body(task* t) noexcept {
-  scheduler::sanitizers::arrived();  // the switch that started this fiber
-  t->run();
-  // The fiber may have moved threads while it ran: count it off where it ends, and release the
-  // thread it left last, if it still owes it (scheduler/algorithm.hpp, "Leaving threads").
-  scheduler::settle_debt();
-  auto* ends_on = static_cast<runtime_core::thread_state*>(this_thread().state);
-  ends_on->slot->host(-1);
-  fibers_alive.decrement();
-  scheduler::sanitizers::fiber_ending();  // only Boost's terminate() runs after this
-}
-
 bool runtime_core::start_here(task* t) {
   current_thread& here = this_thread();
   if (here.core != this ||
-      static_cast<thread_state*>(here.state)->slot->state.load() != scheduler::slot_state::active)
+      here.state->slot->state.load() != scheduler::slot_state::active)
     return false;
-  create_fiber(t);
+  carry(t);
   return true;
 }
 
@@ -412,7 +309,7 @@ runtime_core::thread_state* runtime_core::pick_target(const thread_state* avoid)
 void runtime_core::submit(task* t) {
   current_thread& here = this_thread();
   if (here.core == this &&
-      static_cast<thread_state*>(here.state)->slot->state.load() == scheduler::slot_state::active) {
+      here.state->slot->state.load() == scheduler::slot_state::active) {
     start_fiber(t);
     return;
   }
@@ -446,7 +343,7 @@ void runtime_core::hand_off(thread_state& from) {
 
 timer_handle runtime_core::call_at(clock::time_point when, std::function<void()> fire) {
   current_thread& here = this_thread();
-  thread_state* ts = here.core == this ? static_cast<thread_state*>(here.state) : pick_target(nullptr);
+  thread_state* ts = here.core == this ? here.state : pick_target(nullptr);
   if (!ts || ts->slot->state.load() != scheduler::slot_state::active) ts = pick_target(nullptr);
   if (!ts) return {};
   timer_handle h{next_timer_id_.fetch_add(1, std::memory_order_relaxed), when,
@@ -518,7 +415,10 @@ void runtime_core::restart() {
   // Prove the new threads serve: one no-op fiber on each, started through its inbox.
   struct probe final : task {
     parker done;
-    void run() noexcept override { done.unpark(); }
+    task* run() noexcept override {
+      done.unpark();
+      return nullptr;
+    }
     void discard() noexcept override { done.unpark(); }
   };
   std::vector<std::unique_ptr<probe>> probes;
@@ -662,7 +562,6 @@ std::optional<clock::time_point> runtime_core::next_deadline() const {
   return d;
 }
 
-std::size_t live_fibers() noexcept { return fibers_alive.read(); }
 std::size_t live_runtimes() noexcept { return runtimes_alive.load(); }
 
 }  // namespace fiberpool::detail

@@ -29,6 +29,7 @@ namespace fiberpool { class event_loop; }
 namespace fiberpool::detail {
 
 class loop_driver;
+class carrier_queue;
 
 // The calling thread's index in its runtime (runtime_core::thread_index()). initial-exec, and read
 // inline: a job's start reads it, and a call into the library for it would cost more than the read.
@@ -44,10 +45,11 @@ class runtime_core {
   runtime_core(const runtime_core&) = delete;
   runtime_core& operator=(const runtime_core&) = delete;
 
-  // submit: runs t on a new fiber: here when called on one of our threads, else via an inbox.
+  // submit: runs t on a carrier fiber: here when called on one of our threads, else via an inbox.
   void submit(task* t);
-  // start_here: on one of our active threads, creates t's fiber now and returns true; throws what
-  // the creation threw (the task is untouched). Elsewhere returns false and does nothing.
+  // start_here: on one of our active threads, queues t for a carrier now and returns true; throws
+  // what making a carrier threw, if one had to be made (the task is untouched). Elsewhere returns
+  // false and does nothing.
   bool start_here(task* t);
   // call_at: `fire` runs on a hub fiber at `when`; it must be short and must not wait.
   timer_handle call_at(clock::time_point when, std::function<void()> fire);
@@ -84,10 +86,12 @@ class runtime_core {
   // does for a runtime that is not hosted. On the loop's (the runtime's) thread.
   void drive_from(event_loop& loop, std::function<bool()> keep_going = {});
 
+ public:
+  struct thread_state;  // one per scheduler thread (thread_state.hpp)
+
  private:
-  struct thread_state;
   struct host_state;
-  friend void fiber_body(task* t) noexcept;  // fiber_launch.hpp
+  friend void fiber_body(carrier_queue* home) noexcept;  // fiber_launch.hpp
 
   thread_state& launch(std::size_t index);
   void thread_main(thread_state& ts) noexcept;
@@ -100,8 +104,13 @@ class runtime_core {
   std::size_t run_hub_duties(thread_state& ts);
   host_state& host_of_this_thread(const char* what) const;
   void hub_loop(thread_state& ts);
-  void start_fiber(task* t);   // create_fiber, or discard t if that fails
-  void create_fiber(task* t);  // throws if no fiber (stack) can be made
+  // carriers.cpp
+  void start_fiber(task* t);  // carry(t), or discard t if no carrier can be made for it
+  void carry(task* t);        // queues t for a carrier here; throws if it needed one and none could be made
+  void make_carrier(carrier_queue& home);  // throws if no fiber (stack) can be made
+  void carry_tasks(carrier_queue& home) noexcept;  // a carrier's life
+  void fiber_failed(const std::exception& e) noexcept;
+  void fibers_made_again() noexcept;
   void hand_off(thread_state& from);
   bool push_inbox(thread_state& ts, task* t);
   thread_state* pick_target(const thread_state* avoid) noexcept;

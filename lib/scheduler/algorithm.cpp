@@ -83,6 +83,7 @@ FIBERPOOL_NO_TSAN boost::fibers::context* algorithm::pick_next() noexcept {
 // Instrumented, so never inlined into pick_next() under TSan.
 FIBERPOOL_TSAN_NOINLINE boost::fibers::context* algorithm::pick() noexcept {
   sanitizers::arrived();
+  workers_.picking(self_);
   // The dispatcher runs once per round of the ready queue, holding no Boost lock: the place for a
   // busy thread to look at I/O (an idle one does in suspend_until).
   if (tl_running && tl_running->is_context(boost::fibers::type::dispatcher_context)) poll_io();

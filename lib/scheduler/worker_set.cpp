@@ -137,6 +137,7 @@ void worker_set::wake_sleeper(worker_slot& self) noexcept {
     bool expected = true;
     if (s.sleeping.compare_exchange_strong(expected, false, std::memory_order_seq_cst)) {
       sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+      if (!s.waking.exchange(true, std::memory_order_relaxed)) waking_.fetch_add(1, std::memory_order_relaxed);
       s.idle.wake();
       return;
     }

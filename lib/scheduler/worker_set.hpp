@@ -33,6 +33,7 @@ struct worker_slot {
   ready_queue ready;
   idle_waker idle;
   std::atomic<bool> sleeping{false};
+  std::atomic<bool> waking{false};  // woken by wake_sleeper() and not yet back in pick()
   std::atomic<slot_state> state{slot_state::unused};
   std::atomic<long> hosted{0};
   std::size_t index = 0;
@@ -81,6 +82,17 @@ class worker_set {
   context* steal(worker_slot& thief) noexcept;
   // forward_target: an active slot to hand fibers to (a retiring thread gives its fibers away).
   worker_slot* forward_target(worker_slot& from) noexcept;
+  // idle_threads: how many threads sleep, or were woken and have not picked work yet (a hint:
+  // one may wake or fall asleep at any moment). Work made now may go to them.
+  std::size_t idle_threads() const noexcept {
+    int n = sleepers_.load(std::memory_order_relaxed) + waking_.load(std::memory_order_relaxed);
+    return n > 0 ? static_cast<std::size_t>(n) : 0;
+  }
+  // picking: the calling slot's thread is back in pick(); it no longer counts as waking.
+  void picking(worker_slot& self) noexcept {
+    if (self.waking.load(std::memory_order_relaxed) && self.waking.exchange(false, std::memory_order_relaxed))
+      waking_.fetch_sub(1, std::memory_order_relaxed);
+  }
   // wake_sleeper: wakes one sleeping thread other than `self`, if any, to steal new work.
   void wake_sleeper(worker_slot& self) noexcept;
   // spin: before sleeping, one thread at a time polls briefly for work to steal or a wake; true if
@@ -106,6 +118,7 @@ class worker_set {
   std::size_t capacity_;
   std::atomic<std::size_t> used_{0};      // slots [0, used_) have been claimed at least once
   std::atomic<int> sleepers_{0};
+  std::atomic<int> waking_{0};  // woken by wake_sleeper() and not yet back in pick()
   std::atomic<int> spinners_{0};
   std::atomic<std::size_t> next_target_{0};
   poll_source* io_ = nullptr;

@@ -91,7 +91,7 @@ class job_record : public task, public cancellable {
   virtual void drop_target() noexcept = 0;
 
   // task: the runtime runs the job's fiber through these.
-  void run() noexcept override;
+  task* run() noexcept override;
   void discard() noexcept override;
 
   // cancellable

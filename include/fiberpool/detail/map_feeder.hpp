@@ -39,7 +39,7 @@ class map_feeder : public task, public cancellable {
   void apply_item(job_record& rec, job_options&& opts);
 
   // task: the runtime runs the feeder's fiber through these.
-  void run() noexcept override;
+  task* run() noexcept override;
   void discard() noexcept override;
 
   // cancellable: a stopped feeder gets job_terminated at its next cancellation point.

@@ -1,0 +1,57 @@
+// carrier_queue: a runtime thread's started tasks that wait for a carrier fiber to run them.
+#pragma once
+
+#include <cstddef>
+
+#include <fiberpool/detail/spin_mutex.hpp>
+#include <fiberpool/detail/task.hpp>
+
+namespace fiberpool::detail {
+
+// Tasks do not get fibers of their own: a carrier fiber runs one after another (runtime_core.cpp,
+// "Carriers"). A task started on a runtime thread waits here until a carrier takes it; a carrier
+// that finishes its task takes the next one with no switch and no fiber made.
+//
+// The one rule that keeps this safe: a task here always has a carrier on its way, one made for
+// this queue that is ready to run and has not taken a task yet ("coming"). A carrier busy with a
+// task cannot count, since its task may block on a task still queued here; so whoever leaves the
+// queue non-empty with no carrier coming must make one (push and take say how many).
+//
+// Only the queue's own thread pushes; carriers on any thread take (a carrier made here may be
+// stolen before it runs), hence the lock, which is uncontended on the fast path.
+class carrier_queue {
+ public:
+  // The carriers to have on the way for n queued tasks while `idle` threads sleep: one, plus one
+  // per sleeping thread while there is work for it. A woken thread steals a carrier that has not
+  // run yet, and that carrier takes tasks from here: a burst of tasks spreads over idle threads
+  // instead of waiting behind the carrier of the thread that started them.
+  static std::size_t carriers_wanted(std::size_t n, std::size_t idle) noexcept { return n < 1 + idle ? n : 1 + idle; }
+
+  // push: appends t. Returns how many carriers the caller must make for this queue (counted here
+  // already); for each it cannot make, it calls carrier_failed().
+  std::size_t push(task* t, std::size_t idle) noexcept;
+
+  struct taken {
+    task* t = nullptr;           // null: the queue is empty, and the carrier may end
+    std::size_t carriers = 0;    // to make for this queue, as after push()
+  };
+  // take: the next task, for a carrier. `coming`: the caller is a carrier made for this queue that
+  // has not taken a task yet (it stops counting as coming).
+  taken take(bool coming, std::size_t idle) noexcept;
+  // carrier_failed: a carrier push() or take() asked for could not be made. Returns what is left
+  // here with no carrier coming (a list linked by next_task, for the caller to end), or null.
+  task* carrier_failed() noexcept;
+
+  std::size_t size() const noexcept;
+
+ private:
+  std::size_t more_carriers(std::size_t idle) noexcept;  // mu_ held
+
+  mutable spin_mutex mu_;
+  task* head_ = nullptr;
+  task* tail_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t coming_ = 0;  // carriers made for this queue that have not taken a task yet
+};
+
+}  // namespace fiberpool::detail

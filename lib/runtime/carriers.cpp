@@ -1,0 +1,146 @@
+// Carriers: the fibers that run a runtime's tasks, one task after another.
+//
+// A task started on a runtime thread does not get a fiber of its own. It waits in the thread's
+// carrier_queue, and a carrier fiber takes it: one that has just finished a task takes the next
+// with no switch and no fiber made, and a new carrier is made only when tasks are queued and none
+// is on its way (carrier_queue.hpp says why that rule is enough). A task that blocks keeps its
+// carrier, stack and identity until it ends. A job's end may also hand its carrier the job it let
+// start (task::run()'s result), which then runs next, before anything queued.
+//
+// So a burst of short jobs costs a fiber or two, not a fiber each; the stacks in use follow the
+// jobs that run or block; and a carrier ends, giving its stack back, when it finds nothing to take.
+#include <chrono>
+#include <exception>
+
+#include <boost/fiber/operations.hpp>
+#include <spdlog/spdlog.h>
+
+#include "base/thread_counter.hpp"
+#include "runtime/carrier_queue.hpp"
+#include "runtime/fiber_launch.hpp"
+#include "runtime/thread_state.hpp"
+#include "scheduler/algorithm.hpp"
+#include "scheduler/sanitizers.hpp"
+
+namespace fiberpool::detail {
+namespace {
+
+base::thread_counter fibers_alive;
+
+// Fairness: a carrier that runs task after task without blocking lets the rest of its thread run
+// (timers, I/O, woken fibers, a thief's steal) at least this often.
+constexpr unsigned fair_share_tasks = 64;
+constexpr auto fair_share_time = std::chrono::microseconds(100);
+
+// discard_all: ends tasks left with no carrier (none could be made), each once.
+void discard_all(task* list) noexcept {
+  while (list) {
+    task* t = list;
+    list = t->next_task;
+    t->next_task = nullptr;
+    t->discard();
+  }
+}
+
+}  // namespace
+
+void runtime_core::start_fiber(task* t) {
+  try {
+    carry(t);
+  } catch (const std::exception& e) {
+    fiber_failed(e);
+    t->discard();
+    return;
+  }
+  fibers_made_again();
+}
+
+void runtime_core::carry(task* t) {
+  carrier_queue& here = this_thread().state->carriers;
+  for (std::size_t n = here.push(t, workers_.idle_threads()); n > 0; --n) {
+    try {
+      make_carrier(here);
+    } catch (const std::exception& e) {
+      // Left with no carrier coming, the queue holds t alone (it was empty when none was coming):
+      // t goes back to the caller with the exception. Otherwise a carrier is on its way for t.
+      if (here.carrier_failed()) throw;
+      fiber_failed(e);
+    }
+  }
+}
+
+void runtime_core::make_carrier(carrier_queue& home) {
+  thread_state& here = *this_thread().state;
+  fibers_alive.increment();
+  here.slot->host(+1);  // Boost attaches it here; awakened() detaches
+  try {
+    launch_fiber(opts_.stack_size, &home);  // runs fiber_body(&home)
+  } catch (...) {
+    here.slot->host(-1);
+    fibers_alive.decrement();
+    throw;
+  }
+}
+
+void runtime_core::carry_tasks(carrier_queue& home) noexcept {
+  carrier_queue* from = &home;
+  bool coming = true;  // made for `home`, and counted there until it takes a task
+  unsigned since_yield = 0;
+  auto slice_start = clock::now();
+  for (;;) {
+    auto [t, carriers] = from->take(coming, workers_.idle_threads());
+    coming = false;
+    if (!t) return;
+    // The task may block on one still queued: other carriers must be on the way for those.
+    for (; carriers > 0; --carriers) {
+      try {
+        make_carrier(*from);
+        fibers_made_again();
+      } catch (const std::exception& e) {
+        fiber_failed(e);
+        discard_all(from->carrier_failed());
+      }
+    }
+    while (t) {
+      t = t->run();
+      if (++since_yield >= fair_share_tasks || clock::now() - slice_start >= fair_share_time) {
+        boost::this_fiber::yield();
+        since_yield = 0;
+        slice_start = clock::now();
+      }
+    }
+    // The carrier may have moved threads while its task ran: it serves the thread it is on now,
+    // where the task's end queued whatever it started.
+    from = &this_thread().state->carriers;
+  }
+}
+
+void runtime_core::fiber_failed(const std::exception& e) noexcept {
+  // Once per burst, not once per task: a pool out of stacks fails every job it is handed.
+  if (fiber_failures_.fetch_add(1, std::memory_order_relaxed) == 0)
+    SPDLOG_LOGGER_ERROR(log_, "fiberpool: runtime '{}' could not create a fiber: {}; the jobs that get none fail "
+                        "(further failures are counted, and logged once fibers can be made again)",
+                        opts_.name, e.what());
+}
+
+void runtime_core::fibers_made_again() noexcept {
+  if (fiber_failures_.load(std::memory_order_relaxed) == 0) return;
+  if (std::size_t n = fiber_failures_.exchange(0, std::memory_order_relaxed); n > 1)
+    SPDLOG_LOGGER_WARN(log_, "fiberpool: runtime '{}' creates fibers again; {} tasks in a row got none", opts_.name,
+                       n);
+}
+
+void fiber_body(carrier_queue* home) noexcept {
+  scheduler::sanitizers::arrived();  // the switch that started this fiber
+  runtime_core::current()->carry_tasks(*home);
+  // The fiber may have moved threads while it ran: count it off where it ends, and release the
+  // thread it left last, if it still owes it (scheduler/algorithm.hpp, "Leaving threads").
+  scheduler::settle_debt();
+  this_thread().state->slot->host(-1);
+  fibers_alive.decrement();
+  scheduler::sanitizers::fiber_ending();  // only Boost's terminate() runs after this
+}
+
+std::size_t live_fibers() noexcept { return fibers_alive.read(); }
+
+}  // namespace fiberpool::detail
