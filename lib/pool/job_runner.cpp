@@ -136,6 +136,8 @@ void pool_core::complete(job_record& rec, job_state end, slot_kind slot, bool de
   signals.job_ended.emit(self, rec.id(), end);
 
   job_record* startable = nullptr;
+  bool report_now = false;
+  bool tell_idle_after_report = false;
   {
     std::lock_guard lk(mu_);
     if (decide_kill) {
@@ -165,11 +167,21 @@ void pool_core::complete(job_record& rec, job_state end, slot_kind slot, bool de
     rec.state_.store(end, std::memory_order_release);
     startable = take_startable();
     offer_free_slots();
-    if (idle()) idle_waiters_.notify_all();
+    // A failure decided here is logged after the lock; whoever waits for the pool to go idle
+    // (waitall(), stop()) must find it logged.
+    report_now = decide_kill && end == job_state::failed;
+    if (idle()) {
+      if (report_now) tell_idle_after_report = true;
+      else idle_waiters_.notify_all();
+    }
   }
   // Before anyone is told of the end: from then on the job's error belongs to its reader (a map's
   // stream takes it out of the record).
-  if (decide_kill && end == job_state::failed) report_failure(rec);
+  if (report_now) report_failure(rec);
+  if (tell_idle_after_report) {
+    std::lock_guard lk(mu_);
+    if (idle()) idle_waiters_.notify_all();
+  }
   {
     std::lock_guard lk(rec.mu);
     rec.waiters.notify_all();
