@@ -27,9 +27,16 @@ class carrier_queue {
   // instead of waiting behind the carrier of the thread that started them.
   static std::size_t carriers_wanted(std::size_t n, std::size_t idle) noexcept { return n < 1 + idle ? n : 1 + idle; }
 
-  // push: appends t. Returns how many carriers the caller must make for this queue (counted here
-  // already); for each it cannot make, it calls carrier_failed().
-  std::size_t push(task* t, std::size_t idle) noexcept;
+  // Two orders, as in the scheduler's ready_queue: tasks a running job started (children it
+  // applied) are taken newest first, so a job that applies children and waits for them runs the
+  // tree depth first and only a path of it holds stacks; tasks from the hub (other threads'
+  // submissions) in arrival order. After `lifo_streak` newest-first takes in a row one task is
+  // taken in arrival order, so a job spawning without end cannot starve the others.
+  static constexpr unsigned lifo_streak = 32;
+
+  // push: adds t (newest first when `lifo`). Returns how many carriers the caller must make for
+  // this queue (counted here already); for each it cannot make, it calls carrier_failed().
+  std::size_t push(task* t, bool lifo, std::size_t idle) noexcept;
 
   struct taken {
     task* t = nullptr;           // null: the queue is empty, and the carrier may end
@@ -46,12 +53,15 @@ class carrier_queue {
 
  private:
   std::size_t more_carriers(std::size_t idle) noexcept;  // mu_ held
+  task* pop() noexcept;                                   // mu_ held, size_ > 0
 
   mutable spin_mutex mu_;
-  task* head_ = nullptr;
-  task* tail_ = nullptr;
+  task* lifo_ = nullptr;       // a stack, newest first
+  task* fifo_head_ = nullptr;  // a queue, oldest first
+  task* fifo_tail_ = nullptr;
+  unsigned streak_ = 0;        // lifo takes in a row
   std::size_t size_ = 0;
-  std::size_t coming_ = 0;  // carriers made for this queue that have not taken a task yet
+  std::size_t coming_ = 0;     // carriers made for this queue that have not taken a task yet
 };
 
 }  // namespace fiberpool::detail

@@ -12,7 +12,9 @@
 #include <chrono>
 #include <exception>
 
+#include <boost/fiber/context.hpp>
 #include <boost/fiber/operations.hpp>
+#include <boost/fiber/type.hpp>
 #include <spdlog/spdlog.h>
 
 #include "base/thread_counter.hpp"
@@ -31,6 +33,13 @@ base::thread_counter fibers_alive;
 // (timers, I/O, woken fibers, a thief's steal) at least this often.
 constexpr unsigned fair_share_tasks = 64;
 constexpr auto fair_share_time = std::chrono::microseconds(100);
+
+// started_by_job: the calling fiber is a carrier (a job, or another task), not the thread's hub
+// or Boost's dispatcher: what it starts runs newest first (carrier_queue.hpp).
+bool started_by_job() noexcept {
+  auto* ctx = scheduler::running_context();
+  return ctx && !ctx->is_context(boost::fibers::type::pinned_context);
+}
 
 // discard_all: ends tasks left with no carrier (none could be made), each once.
 void discard_all(task* list) noexcept {
@@ -57,7 +66,7 @@ void runtime_core::start_fiber(task* t) {
 
 void runtime_core::carry(task* t) {
   carrier_queue& here = this_thread().state->carriers;
-  for (std::size_t n = here.push(t, workers_.idle_threads()); n > 0; --n) {
+  for (std::size_t n = here.push(t, started_by_job(), workers_.idle_threads()); n > 0; --n) {
     try {
       make_carrier(here);
     } catch (const std::exception& e) {
