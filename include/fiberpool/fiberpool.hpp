@@ -7,6 +7,7 @@
 #include <fiberpool/event_loop.hpp>
 #include <fiberpool/io.hpp>
 #include <fiberpool/job.hpp>
+#include <fiberpool/job_local.hpp>
 #include <fiberpool/log.hpp>
 #include <fiberpool/options.hpp>
 #include <fiberpool/result_stream.hpp>

@@ -76,6 +76,8 @@ job_record* pool_core::execute(job_record& rec, fiber_site& site, slot_kind slot
     end = job_state::failed;
     rec.error = std::current_exception();
   }
+  // job_local<T> values end with the job, on its fiber, before anyone hears of the end.
+  rec.locals.reset();
   site.current = rec.inline_parent;
   // The end is decided under the lock that terminate_job() takes, so a kill either lands here
   // or finds the job ending and returns false: it is never accepted and then ignored. With no

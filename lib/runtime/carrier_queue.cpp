@@ -55,6 +55,11 @@ std::size_t carrier_queue::more_carriers(std::size_t idle) noexcept {
   return make;
 }
 
+void carrier_queue::coming_back() noexcept {
+  std::lock_guard lk(mu_);
+  ++coming_;
+}
+
 task* carrier_queue::carrier_failed() noexcept {
   std::lock_guard lk(mu_);
   --coming_;

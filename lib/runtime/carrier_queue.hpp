@@ -45,6 +45,9 @@ class carrier_queue {
   // take: the next task, for a carrier. `coming`: the caller is a carrier made for this queue that
   // has not taken a task yet (it stops counting as coming).
   taken take(bool coming, std::size_t idle) noexcept;
+  // coming_back: the calling carrier yields with no task in hand and will take from here when it
+  // runs again (take(true, ...)): it counts as coming meanwhile, so nobody makes one for it.
+  void coming_back() noexcept;
   // carrier_failed: a carrier push() or take() asked for could not be made. Returns what is left
   // here with no carrier coming (a list linked by next_task, for the caller to end), or null.
   task* carrier_failed() noexcept;

@@ -113,6 +113,13 @@ void runtime_core::carry_tasks(carrier_queue& home) noexcept {
     while (t) {
       t = t->run();
       if (++since_yield >= fair_share_tasks || clock::now() - slice_start >= fair_share_time) {
+        if (!t) {
+          // Back to the queue of the thread it is on (where its task's end queued whatever it
+          // started), as one of the carriers coming: none is made for what it will take.
+          from = &this_thread().state->carriers;
+          from->coming_back();
+          coming = true;
+        }
         boost::this_fiber::yield();
         since_yield = 0;
         slice_start = clock::now();
@@ -120,7 +127,7 @@ void runtime_core::carry_tasks(carrier_queue& home) noexcept {
     }
     // The carrier may have moved threads while its task ran: it serves the thread it is on now,
     // where the task's end queued whatever it started.
-    from = &this_thread().state->carriers;
+    if (!coming) from = &this_thread().state->carriers;
   }
 }
 

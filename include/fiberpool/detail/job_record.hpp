@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <fiberpool/detail/job_locals.hpp>
 #include <fiberpool/detail/task.hpp>
 #include <fiberpool/detail/timer_handle.hpp>
 #include <fiberpool/detail/wait.hpp>
@@ -118,6 +119,7 @@ class job_record : public task, public cancellable {
   job_record* inline_parent = nullptr;   // the job whose fiber an inline child borrows
   fiber_site* site = nullptr;            // while running; guarded by the owner's lock
   std::unique_ptr<job_extras> extras;
+  std::unique_ptr<job_locals> locals;    // job_local<T> values; only the job itself touches them
   std::exception_ptr error;              // failed / terminated: what get() rethrows
   clock::time_point started_at{};
   std::uint32_t thread = 0;              // the runtime thread it started on, or was last seen

@@ -1,0 +1,204 @@
+// Carriers: jobs run on reused fibers (lib/runtime/carriers.cpp). A burst costs a few fibers, a
+// job's end hands its carrier the job it let start, a blocked job keeps its carrier while the rest
+// still run, a carrier busy with job after job lets timers run, and job_local<T> is per job.
+#include <algorithm>
+#include <functional>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <vector>
+
+#include <boost/fiber/operations.hpp>
+
+#include "support.hpp"
+
+using namespace fiberpool_test;
+using fiberpool::job_local;
+
+namespace {
+
+// The most fibers alive at once, as the jobs themselves saw it.
+struct fiber_peak {
+  std::atomic<std::size_t> most{0};
+  void sample() {
+    const std::size_t now = fiberpool::diagnostics::snapshot().fibers;
+    for (std::size_t m = most.load(); now > m && !most.compare_exchange_weak(m, now);) {
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a burst of 2,000 jobs applied from a job runs on a few fibers, not one each") {
+  with_threads([](std::size_t threads) {
+    fiberpool::task_pool pool(pool_opts(threads, 10'000));
+    pool.start();
+    fiber_peak peak;
+    std::atomic<int> ran{0};
+    pool.apply([&] {
+          std::vector<fiberpool::job<void>> burst;
+          for (int i = 0; i < 2000; ++i) burst.push_back(pool.apply([&] {
+            peak.sample();
+            ran.fetch_add(1);
+          }));
+          for (auto& j : burst) j.get();
+        })
+        .get();
+    CHECK(ran.load() == 2000);
+    // A fiber per job would have had about 2,000 alive: the whole burst exists before it runs.
+    CAPTURE(peak.most.load());
+    CHECK(peak.most.load() <= 200);
+    pool.stop();
+  });
+}
+
+TEST_CASE("a job's end hands its carrier the queued job it let start") {
+  with_threads([](std::size_t threads) {
+    fiberpool::task_pool pool(pool_opts(threads, 1));
+    pool.start();
+    std::mutex mu;
+    std::set<boost::fibers::fiber::id> carriers;
+    std::vector<fiberpool::job<void>> jobs;
+    for (int i = 0; i < 300; ++i) jobs.push_back(pool.apply([&] {
+      std::lock_guard lk(mu);
+      carriers.insert(boost::this_fiber::get_id());
+    }));
+    for (auto& j : jobs) j.get();
+    // Limit 1: each job starts when the one before ends, so one carrier runs them one after
+    // another. (A fiber per job gives 300 ids; a few more carriers may come from the first
+    // applies, made before the queue formed.)
+    CAPTURE(carriers.size());
+    CHECK(carriers.size() <= 10);
+    pool.stop();
+  });
+}
+
+TEST_CASE("jobs blocked on a job still queued behind them all end: a blocked job keeps its carrier, the rest get others") {
+  with_threads([](std::size_t threads) {
+    fiberpool::task_pool pool(pool_opts(threads, 10'000));
+    pool.start();
+    fiberpool::event last_ran;
+    std::atomic<int> ended{0};
+    pool.apply([&] {
+          std::vector<fiberpool::job<void>> all;
+          for (int i = 0; i < 500; ++i) all.push_back(pool.apply([&] {
+            last_ran.wait();
+            ended.fetch_add(1);
+          }));
+          // Applied last, so queued behind the 500 (it runs first only on the newest-first side).
+          all.push_back(pool.apply([&] {
+            last_ran.set();
+            ended.fetch_add(1);
+          }));
+          for (auto& j : all) j.get();
+        })
+        .get();
+    CHECK(ended.load() == 501);
+    pool.stop();
+  });
+}
+
+TEST_CASE("a carrier running job after job lets a timer and a sleeping job on its thread run") {
+  // One thread, and a chain of jobs that never blocks: each applies the next and returns, so its
+  // carrier always has one more to take. Without the carrier's fair-share yield the sleeper below
+  // would never run again and the chain would go on until patience ran out.
+  {
+  fiberpool::task_pool pool(pool_opts(1, 10));
+  pool.start();
+  std::atomic<bool> woke{false};
+  std::atomic<long> chained{0};
+  auto sleeper = pool.apply([&] {
+    fiberpool::this_job::sleep_for(std::chrono::milliseconds(20));
+    woke.store(true);
+  });
+  fiberpool::event timer_fired;
+  pool.timer().call_after(std::chrono::milliseconds(20), [&] { timer_fired.set(); });
+  const auto give_up = fiberpool::clock::now() + patience;
+  std::function<void()> link = [&] {
+    chained.fetch_add(1);
+    if (!(woke.load() && timer_fired.is_set()) && fiberpool::clock::now() < give_up) pool.apply(link);
+  };
+  pool.apply(link);
+  sleeper.get();
+  CHECK(timer_fired.wait_for(patience));
+  CHECK(woke.load());
+  pool.waitall();
+  CAPTURE(chained.load());
+  CHECK(fiberpool::clock::now() < give_up);
+  // Carriers do not pile up while they take turns: one coming back from its yield counts as coming.
+  CHECK(fiberpool::diagnostics::snapshot().fibers <= 10);
+  pool.stop();
+  }
+  check_no_leaks();
+}
+
+// --- job_local ---------------------------------------------------------------------------------
+
+namespace {
+
+struct counted {
+  static inline std::atomic<int> alive{0};
+  static inline std::atomic<int> destroyed{0};
+  int uses = 0;
+  counted() { alive.fetch_add(1); }
+  ~counted() {
+    alive.fetch_sub(1);
+    destroyed.fetch_add(1);
+  }
+};
+
+job_local<counted> per_job;
+
+}  // namespace
+
+TEST_CASE("job_local<T>: one T per job, fresh in every job on a reused carrier, destroyed as the job ends") {
+  with_threads([](std::size_t threads) {
+    counted::destroyed.store(0);
+    auto o = pool_opts(threads, 1);  // one at a time: the same carrier, job after job
+    o.log_failures = false;          // one job below fails on purpose
+    fiberpool::task_pool pool(o);
+    pool.start();
+    std::atomic<int> first_uses_seen{0};
+    std::vector<fiberpool::job<void>> jobs;
+    for (int i = 0; i < 50; ++i) jobs.push_back(pool.apply([&] {
+      if (per_job->uses == 0) first_uses_seen.fetch_add(1);
+      per_job->uses++;
+      per_job.get().uses++;
+      CHECK((*per_job).uses == 2);
+    }));
+    for (auto& j : jobs) j.get();
+    CHECK(first_uses_seen.load() == 50);  // never a value left by the job before
+    CHECK(counted::destroyed.load() == 50);
+    CHECK(counted::alive.load() == 0);
+    // A job that never touches it makes none.
+    pool.apply([] {}).get();
+    CHECK(counted::destroyed.load() == 50);
+    // A failing job's values go too.
+    auto failing = pool.apply([] {
+      per_job->uses = 1;
+      throw std::runtime_error("expected");
+    });
+    CHECK_THROWS_AS(failing.get(), std::runtime_error);
+    CHECK(counted::destroyed.load() == 51);
+    pool.stop();
+  });
+}
+
+TEST_CASE("job_local<T>::get() outside a job throws fiberpool::error saying where it works") {
+  CHECK_THROWS_WITH_AS(per_job.get(), doctest::Contains("outside a job"), fiberpool::error);
+  fiberpool::runtime rt;
+  fiberpool::event done;
+  std::atomic<bool> threw{false};
+  rt.post([&] {
+    try {
+      per_job.get();
+    } catch (const fiberpool::error&) {
+      threw.store(true);
+    }
+    done.set();
+  });
+  CHECK(done.wait_for(patience));
+  CHECK(threw.load());
+}
