@@ -31,8 +31,9 @@ namespace {
 // (which also makes every other core flush its TLB). Only the pages a stack touched stay resident
 // (typically 2-3), so the caches cost a few MiB per thousand stacks.
 constexpr std::size_t cache_bound = 1024;    // per thread
-constexpr std::size_t shared_bound = 8192;   // shared between threads, past the per-thread bound
-constexpr std::size_t batch = 256;           // stacks moved between a thread and the shared cache
+constexpr std::size_t shared_bound = 512;    // shared between threads, past the per-thread bound;
+                                             // what stays cached once every runtime has stopped
+constexpr std::size_t batch = 128;           // stacks moved between a thread and the shared cache
 constexpr std::size_t slab_stacks = 64;      // stacks per unguarded slab
 constexpr long map_reserve = 5000;           // maps left for libraries, threads and malloc
 
