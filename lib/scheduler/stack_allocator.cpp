@@ -81,8 +81,9 @@ constexpr std::uint64_t header_magic = 0x6669626572706f6fULL;  // "fiberpoo"
 stack_header& header_at(char* top) noexcept { return *reinterpret_cast<stack_header*>(top - header_bytes); }
 
 // write_header: stamps a stack that was just mapped or carved, and tells valgrind it is a stack.
-void write_header(const stack_block& b) noexcept {
+void write_header(const stack_block& b, bool from_slab) noexcept {
   stack_header& h = header_at(top_of(b));
+  h.from_slab = from_slab;
   h.magic = header_magic;
   h.bottom = low_of(b);
   h.size = b.usable;
@@ -96,16 +97,8 @@ void write_header(const stack_block& b) noexcept {
 // memory is never unmapped; a freed slab stack past the bound is madvise'd away instead.
 struct slab_pool {
   std::mutex mu;
-  std::vector<std::pair<char*, char*>> ranges;  // [begin, end) of every slab
   std::vector<stack_block> free;
   std::atomic<bool> any{false};
-
-  bool owns(const char* p) {
-    std::lock_guard lk(mu);
-    for (auto& [b, e] : ranges)
-      if (p >= b && p < e) return true;
-    return false;
-  }
 };
 
 slab_pool& slabs() {
@@ -142,7 +135,7 @@ stack_block map_guarded(std::size_t usable) {
   }
   guarded_live.fetch_add(1, std::memory_order_relaxed);
   stack_block b{static_cast<char*>(p), usable};
-  write_header(b);
+  write_header(b, false);
   return b;
 }
 
@@ -167,15 +160,16 @@ stack_block take_from_slab(std::size_t usable) {
   void* p = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) out_of_stacks(errno, total);
   char* base = static_cast<char*>(p);
-  s.ranges.emplace_back(base, base + total);
-  for (std::size_t i = 0; i < slab_stacks; ++i) write_header({base + i * slot, usable});
+  for (std::size_t i = 0; i < slab_stacks; ++i) write_header({base + i * slot, usable}, true);
   for (std::size_t i = 1; i < slab_stacks; ++i) s.free.push_back({base + i * slot, usable});
   return {base, usable};
 }
 
 // release: gives a stack no cache wants back to its slab, or to the OS.
 void release(const stack_block& b) noexcept {
-  if (slabs().any.load(std::memory_order_relaxed) && slabs().owns(b.base)) {
+  // The header says which kind: no search of the slabs per stack given back (it was quadratic in
+  // the stacks alive once past the guarded budget).
+  if (header_at(top_of(b)).from_slab) {
     auto& s = slabs();
     std::lock_guard lk(s.mu);
     // Keep the top page: it holds the stack's header.

@@ -38,6 +38,7 @@ struct stack_header {
   std::size_t size;        // bytes from bottom to the stack's top (the header included)
   void* fake_stack;        // ASan's fake stack of the fiber while it is switched out
   unsigned valgrind_id;    // from VALGRIND_STACK_REGISTER
+  bool from_slab;          // carved from a slab (no guard page), not mapped on its own
   void* tsan_fiber;        // TSan's state for the fiber on this stack, made at its first switch
   ready_queue* owed_to;    // the queue whose thread the fiber left and may not exit yet (algorithm.hpp)
 };
