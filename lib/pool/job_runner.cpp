@@ -26,15 +26,14 @@ job_record* current_job() noexcept {
 
 job_record* pool_core::run_job(job_record& rec) noexcept {
   fiber_site* site = nullptr;
-  job_record* startable;
   try {
     site = &install_fiber_site();
   } catch (...) {
     // Out of memory before the job could start: it ends failed, its end still recorded once.
     rec.error = std::current_exception();
-    startable = record_end(rec, job_state::failed, slot_kind::pooled);
   }
-  if (site) startable = execute(rec, *site, slot_kind::pooled);
+  job_record* startable =
+      site ? execute(rec, *site, slot_kind::pooled) : record_end(rec, job_state::failed, slot_kind::pooled);
   // The first job the end let start runs next on this carrier; the others get carriers of their own.
   if (startable) launch_chain(std::exchange(startable->next_queued, nullptr));
   return startable;

@@ -74,9 +74,4 @@ task* carrier_queue::carrier_failed() noexcept {
   return list;
 }
 
-std::size_t carrier_queue::size() const noexcept {
-  std::lock_guard lk(mu_);
-  return size_;
-}
-
 }  // namespace fiberpool::detail

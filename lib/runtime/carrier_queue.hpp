@@ -52,13 +52,11 @@ class carrier_queue {
   // here with no carrier coming (a list linked by next_task, for the caller to end), or null.
   task* carrier_failed() noexcept;
 
-  std::size_t size() const noexcept;
-
  private:
   std::size_t more_carriers(std::size_t idle) noexcept;  // mu_ held
   task* pop() noexcept;                                   // mu_ held, size_ > 0
 
-  mutable spin_mutex mu_;
+  spin_mutex mu_;
   task* lifo_ = nullptr;       // a stack, newest first
   task* fifo_head_ = nullptr;  // a queue, oldest first
   task* fifo_tail_ = nullptr;

@@ -71,6 +71,8 @@ void check_stack_size(std::size_t bytes, const char* option) {
                                 "so keep large data on the heap and the stack small");
 }
 
+// initial-exec: read on every carrier start and end; the default model for a shared library would
+// call __tls_get_addr each time.
 [[gnu::tls_model("initial-exec")]] thread_local current_thread tl_current;
 
 [[gnu::noinline]] current_thread& this_thread() noexcept {
