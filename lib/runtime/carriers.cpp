@@ -152,7 +152,9 @@ void fiber_body(carrier_queue* home) noexcept {
   // The fiber may have moved threads while it ran: count it off where it ends, and release the
   // thread it left last, if it still owes it (scheduler/algorithm.hpp, "Leaving threads").
   scheduler::settle_debt();
-  this_thread().state->slot->host(-1);
+  scheduler::worker_slot& slot = *this_thread().state->slot;
+  slot.host(-1);
+  slot.ready.fiber_ended();  // Boost frees the stack when the dispatcher runs: soon (ready_queue.hpp)
   fibers_alive.decrement();
   scheduler::sanitizers::fiber_ending();  // only Boost's terminate() runs after this
 }

@@ -1,7 +1,9 @@
 // ready_queue: a spin-locked pair of rings; the critical sections are a few loads and stores.
 #include "scheduler/ready_queue.hpp"
 
+#include <algorithm>
 #include <cstdlib>
+#include <utility>
 #include <mutex>
 #include <new>
 
@@ -13,6 +15,7 @@ namespace fiberpool::scheduler {
 namespace {
 
 bool pinned(context* ctx) noexcept { return ctx->is_context(boost::fibers::type::pinned_context); }
+bool dispatcher(context* ctx) noexcept { return ctx->is_context(boost::fibers::type::dispatcher_context); }
 
 }  // namespace
 
@@ -61,7 +64,12 @@ void ready_queue::count(std::ptrdiff_t all, std::ptrdiff_t non_pinned) noexcept 
 
 void ready_queue::push(context* ctx) noexcept {
   std::lock_guard lk(mu_);
-  fifo_.push_back(ctx);
+  if (dispatcher(ctx)) {
+    dispatcher_ = ctx;
+    dispatcher_due_ = fifo_.size();
+  } else {
+    fifo_.push_back(ctx);
+  }
   count(+1, pinned(ctx) ? 0 : +1);
 }
 
@@ -74,13 +82,21 @@ void ready_queue::push_lifo(context* ctx) noexcept {
 context* ready_queue::pop() noexcept {
   std::lock_guard lk(mu_);
   context* ctx = nullptr;
-  if (lifo_.size() > 0 && (streak_ < lifo_streak || fifo_.size() == 0)) {
+  // Thieves take fifo fibers from the back, so fewer than `due` may be left before the dispatcher.
+  dispatcher_due_ = std::min(dispatcher_due_, fifo_.size());
+  bool dispatcher_due = dispatcher_ && (dispatcher_due_ == 0 || ended_ >= ended_burst);
+  if (dispatcher_due && (ended_ >= ended_burst || lifo_.size() == 0 || streak_ >= lifo_streak)) {
+    ctx = std::exchange(dispatcher_, nullptr);
+    ended_ = 0;
+    streak_ = 0;
+  } else if (lifo_.size() > 0 && (streak_ < lifo_streak || (fifo_.size() == 0 && !dispatcher_))) {
     ctx = lifo_.pop_back();
     ++streak_;
   } else {
     ctx = fifo_.pop_front();
     streak_ = 0;
     if (!ctx) return nullptr;
+    if (dispatcher_due_ > 0) --dispatcher_due_;
   }
   count(-1, pinned(ctx) ? 0 : -1);
   return ctx;

@@ -51,6 +51,12 @@ class ready_queue {
   void push(context* ctx) noexcept;       // fifo
   void push_lifo(context* ctx) noexcept;  // lifo; ctx must not be pinned
   context* pop() noexcept;
+  // fiber_ended: a fiber of this thread has ended (owner thread only). Boost frees an ended fiber's
+  // stack only when the thread's dispatcher runs, which is once per round of the queue; after
+  // `ended_burst` ends the dispatcher runs next instead, so a million fibers woken at once and
+  // ending one after another hold a few dozen dead stacks, not a million.
+  static constexpr unsigned ended_burst = 32;
+  void fiber_ended() noexcept { ++ended_; }
   // steal: a non-pinned context for another thread, charged to this queue (charge()).
   context* steal() noexcept;
   bool empty() const noexcept { return size_.load(std::memory_order_relaxed) == 0; }
@@ -75,6 +81,12 @@ class ready_queue {
   context_ring fifo_;
   context_ring lifo_;
   unsigned streak_ = 0;
+  // Boost's dispatcher context waits beside the fifo, not in it: it is due after the `due_` fifo
+  // fibers queued before it (a plain fifo's order), or at once after a burst of ended fibers.
+  // Owner thread only, like ended_.
+  context* dispatcher_ = nullptr;
+  std::size_t dispatcher_due_ = 0;
+  unsigned ended_ = 0;
   std::atomic<std::size_t> size_{0};
   std::atomic<std::size_t> stealable_{0};
   std::atomic<long> unsettled_{0};  // charged and not yet settled

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <vector>
 
 #include <sys/mman.h>
@@ -94,10 +95,15 @@ void write_header(const stack_block& b, bool from_slab) noexcept {
 }
 
 // Slabs: unguarded stacks carved from large maps, recycled through their own free list. Slab
-// memory is never unmapped; a freed slab stack past the bound is madvise'd away instead.
+// memory is never unmapped; past the bound, freed slab stacks give their pages back to the OS in
+// batches (purge_batch), header page included: a slab stack whose header reads zero was purged,
+// and is stamped again when it is taken.
+constexpr std::size_t purge_batch = 64;
+
 struct slab_pool {
   std::mutex mu;
   std::vector<stack_block> free;
+  std::vector<stack_block> to_purge;  // freed past the bound, pages not yet given back
   std::atomic<bool> any{false};
 };
 
@@ -139,15 +145,47 @@ stack_block map_guarded(std::size_t usable) {
   return b;
 }
 
+// take_matching: the newest stack of `usable` bytes in `blocks`, removed from it.
+std::optional<stack_block> take_matching(std::vector<stack_block>& blocks, std::size_t usable) noexcept {
+  for (auto it = blocks.rbegin(); it != blocks.rend(); ++it) {
+    if (it->usable == usable) {
+      stack_block b = *it;
+      blocks.erase(std::next(it).base());
+      return b;
+    }
+  }
+  return std::nullopt;
+}
+
+// purge: gives the pages of s.to_purge back to the OS and moves the stacks to the free list. Stacks
+// freed one after another are usually neighbours in a slab (jobs started in order end in order),
+// so runs of adjacent slots go back in one madvise each: one TLB shootdown per run, not per stack.
+void purge(slab_pool& s) noexcept {
+  auto& batch = s.to_purge;
+  std::sort(batch.begin(), batch.end(), [](const stack_block& a, const stack_block& b) { return a.base < b.base; });
+  char* run_begin = nullptr;
+  char* run_end = nullptr;
+  for (const stack_block& b : batch) {
+    sanitizers::deregister_stack(header_at(top_of(b)).valgrind_id);
+    if (b.base != run_end) {
+      if (run_begin) ::madvise(run_begin, static_cast<std::size_t>(run_end - run_begin), MADV_DONTNEED);
+      run_begin = b.base;
+    }
+    run_end = top_of(b);
+    s.free.push_back(b);
+  }
+  if (run_begin) ::madvise(run_begin, static_cast<std::size_t>(run_end - run_begin), MADV_DONTNEED);
+  batch.clear();
+}
+
 stack_block take_from_slab(std::size_t usable) {
   auto& s = slabs();
   std::lock_guard lk(s.mu);
-  for (auto it = s.free.rbegin(); it != s.free.rend(); ++it) {
-    if (it->usable == usable) {
-      stack_block b = *it;
-      s.free.erase(std::next(it).base());
-      return b;
-    }
+  std::optional<stack_block> b = take_matching(s.free, usable);
+  if (!b) b = take_matching(s.to_purge, usable);
+  if (b) {
+    if (header_at(top_of(*b)).magic != header_magic) write_header(*b, true);  // purged
+    return *b;
   }
   if (!s.any.exchange(true)) {
     SPDLOG_LOGGER_WARN(fiberpool::logger(),
@@ -172,9 +210,12 @@ void release(const stack_block& b) noexcept {
   if (header_at(top_of(b)).from_slab) {
     auto& s = slabs();
     std::lock_guard lk(s.mu);
-    // Keep the top page: it holds the stack's header.
-    if (s.free.size() >= shared_bound) ::madvise(b.base, b.usable, MADV_DONTNEED);
-    s.free.push_back(b);
+    if (s.free.size() < shared_bound) {
+      s.free.push_back(b);
+    } else {
+      s.to_purge.push_back(b);
+      if (s.to_purge.size() >= purge_batch) purge(s);
+    }
     return;
   }
   sanitizers::deregister_stack(header_at(top_of(b)).valgrind_id);

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -98,12 +99,51 @@ func idleMem(n int) float64 {
 	return (after - before) / float64(n)
 }
 
+// million: n goroutines started from the main goroutine, each blocking on one shared channel;
+// then the channel is closed. The time to start them all, the time from close until the last has
+// ended, the peak RSS (VmHWM), as bench/million.cpp measures fiberpool.
+func million(n int) {
+	var started, ended sync.WaitGroup
+	started.Add(n)
+	ended.Add(n)
+	block := make(chan struct{})
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		go func() {
+			started.Done()
+			<-block
+			ended.Done()
+		}()
+	}
+	started.Wait()
+	startMs := float64(time.Since(t0).Nanoseconds()) / 1e6
+	t1 := time.Now()
+	close(block)
+	ended.Wait()
+	wakeMs := float64(time.Since(t1).Nanoseconds()) / 1e6
+	metric("million.start_ms", startMs)
+	metric("million.wake_end_ms", wakeMs)
+	metric("million.peak_rss_mb", peakRssBytes()/(1024*1024))
+}
+
+// peakRssBytes: VmHWM from /proc/self/status, the resident set's high-water mark.
+func peakRssBytes() float64 {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(line, "VmHWM:"), "kB")))
+			return float64(kb) * 1024
+		}
+	}
+	return 0
+}
+
 func main() {
 	if len(os.Args) >= 2 && echoMain(os.Args[1:]) {
 		return
 	}
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: go-peer spawn|skynet|yield|idle_mem N\n"+
+		fmt.Fprintln(os.Stderr, "usage: go-peer spawn|skynet|yield|idle_mem|million N\n"+
 			"       go-peer echo_server [PORT]\n"+
 			"       go-peer echo_load CONNECTIONS SECONDS PORT [MESSAGE_BYTES]\n"+
 			"       go-peer echo_idle CONNECTIONS PORT")
@@ -126,6 +166,8 @@ func main() {
 		metric("skynet."+threadsTag()+".ms", ms)
 	case "yield":
 		metric("yield.ns_per_switch", yield(n))
+	case "million":
+		million(n)
 	case "idle_mem":
 		metric("idle_mem.blocked_bytes_per_job", idleMem(n))
 	default:
