@@ -8,7 +8,7 @@
 
 namespace fiberpool::detail {
 
-// Tasks do not get fibers of their own: a carrier fiber runs one after another (runtime_core.cpp,
+// Tasks do not get fibers of their own: a carrier fiber runs one after another (carriers.cpp,
 // "Carriers"). A task started on a runtime thread waits here until a carrier takes it; a carrier
 // that finishes its task takes the next one with no switch and no fiber made.
 //

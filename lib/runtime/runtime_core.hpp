@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -90,32 +91,42 @@ class runtime_core {
   struct thread_state;  // one per scheduler thread (thread_state.hpp)
 
  private:
-  struct host_state;
+  struct host_state;  // host_state.hpp
   friend void fiber_body(carrier_queue* home) noexcept;  // fiber_launch.hpp
 
+  // How often a leaving thread (stopping or retiring) looks again at whether its fibers are gone:
+  // fiber ends do not wake the hub, to keep job ends free of cross-thread traffic.
+  static constexpr auto leave_poll = std::chrono::milliseconds(2);
+
+  // threads.cpp: a thread's start and exit, and restart.
   thread_state& launch(std::size_t index);
+  void wait_started(const std::vector<thread_state*>& states);
   void thread_main(thread_state& ts) noexcept;
   // enter / leave: what makes a thread one of ours (the scheduler, the I/O poller, offload) and
   // what undoes it.
   void enter(thread_state& ts);
   void leave(thread_state& ts) noexcept;
-  void host_here();
-  void unhost() noexcept;
+  void reap_retired();
+
+  // hub.cpp: tasks reaching a thread, and the loop its main fiber runs.
   std::size_t run_hub_duties(thread_state& ts);
-  host_state& host_of_this_thread(const char* what) const;
   void hub_loop(thread_state& ts);
-  // carriers.cpp
+  void hand_off(thread_state& from);
+  bool push_inbox(thread_state& ts, task* t);
+  thread_state* pick_target(const thread_state* avoid) noexcept;
+
+  // carriers.cpp: the fibers tasks run on.
   void start_fiber(task* t);  // carry(t), or discard t if no carrier can be made for it
   void carry(task* t);        // queues t for a carrier here; throws if it needed one and none could be made
   void make_carrier(carrier_queue& home);  // throws if no fiber (stack) can be made
   void carry_tasks(carrier_queue& home) noexcept;  // a carrier's life
   void fiber_failed(const std::exception& e) noexcept;
   void fibers_made_again() noexcept;
-  void hand_off(thread_state& from);
-  bool push_inbox(thread_state& ts, task* t);
-  thread_state* pick_target(const thread_state* avoid) noexcept;
-  void wait_started(const std::vector<thread_state*>& states);
-  void reap_retired();
+
+  // hosting.cpp: a hosted runtime on its host's thread.
+  void host_here();
+  void unhost() noexcept;
+  host_state& host_of_this_thread(const char* what) const;
 
   runtime& owner_;
   runtime_options opts_;
