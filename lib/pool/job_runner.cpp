@@ -55,7 +55,8 @@ job_record* pool_core::execute(job_record& rec, fiber_site& site, slot_kind slot
   {
     std::lock_guard lk(mu_);
     rec.site = &site;
-    rec.started_at = clock::now();
+    // A pooled job is run by a carrier, which read the clock just before; an inline one is not.
+    rec.started_at = slot == slot_kind::pooled ? runtime_core::task_start_time() : clock::now();
     rec.thread = static_cast<std::uint32_t>(runtime_core::thread_index());
   }
   rec.inline_parent = static_cast<job_record*>(site.current);

@@ -95,7 +95,10 @@ void runtime_core::carry_tasks(carrier_queue& home) noexcept {
   carrier_queue* from = &home;
   bool coming = true;  // made for `home`, and counted there until it takes a task
   unsigned since_yield = 0;
-  auto slice_start = clock::now();
+  // One clock read per task (a kvm-clock read costs 25 ns on the VM this is built on, a tenth of a
+  // job): it ends the fairness slice's check and is the next task's start time.
+  auto now = clock::now();
+  auto slice_start = now;
   for (;;) {
     auto [t, carriers] = from->take(coming, workers_.idle_threads());
     coming = false;
@@ -111,8 +114,10 @@ void runtime_core::carry_tasks(carrier_queue& home) noexcept {
       }
     }
     while (t) {
+      tl_task_start = now;
       t = t->run();
-      if (++since_yield >= fair_share_tasks || clock::now() - slice_start >= fair_share_time) {
+      now = clock::now();
+      if (++since_yield >= fair_share_tasks || now - slice_start >= fair_share_time) {
         if (!t) {
           // Back to the queue of the thread it is on (where its task's end queued whatever it
           // started), as one of the carriers coming: none is made for what it will take.
@@ -122,7 +127,7 @@ void runtime_core::carry_tasks(carrier_queue& home) noexcept {
         }
         boost::this_fiber::yield();
         since_yield = 0;
-        slice_start = clock::now();
+        now = slice_start = clock::now();
       }
     }
     // The carrier may have moved threads while its task ran: it serves the thread it is on now,

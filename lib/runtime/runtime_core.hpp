@@ -35,6 +35,8 @@ class carrier_queue;
 // The calling thread's index in its runtime (runtime_core::thread_index()). initial-exec, and read
 // inline: a job's start reads it, and a call into the library for it would cost more than the read.
 [[gnu::tls_model("initial-exec")]] extern thread_local std::uint32_t tl_thread_index;
+// When the calling thread's carrier started its current task (runtime_core::task_start_time()).
+[[gnu::tls_model("initial-exec")]] extern thread_local clock::time_point tl_task_start;
 
 // Fibers are created only on the runtime's own threads: a task submitted from anywhere else goes
 // into a thread's inbox and that thread's hub fiber (its main fiber) starts it. The hub also fires
@@ -69,6 +71,10 @@ class runtime_core {
   // thread that is no runtime's. Read it once and do not keep it across a switch: the fiber may
   // resume on another thread.
   static std::size_t thread_index() noexcept { return tl_thread_index; }
+  // task_start_time: when the carrier running the calling task started it, read by the carrier
+  // anyway (carriers.cpp): what a task run by a carrier reads instead of the clock, first thing,
+  // before any switch. Meaningless elsewhere (a job run inline on its parent's fiber).
+  static clock::time_point task_start_time() noexcept { return tl_task_start; }
 
   // Stalls (stall_watch.hpp): a pool hears of scheduler threads held by one fiber past `warning`.
   void watch_stalls(stall_listener& l, clock::duration warning) { stalls_->add(l, warning); }
