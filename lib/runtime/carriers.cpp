@@ -114,7 +114,7 @@ void runtime_core::carry_tasks(carrier_queue& home) noexcept {
       }
     }
     while (t) {
-      tl_task_start = now;
+      set_task_start_time(now);
       t = t->run();
       now = clock::now();
       if (++since_yield >= fair_share_tasks || now - slice_start >= fair_share_time) {

@@ -49,7 +49,7 @@ void check_stack_size(std::size_t bytes, const char* option) {
 runtime_core* runtime_core::current() noexcept { return this_thread().core; }
 
 [[gnu::tls_model("initial-exec")]] thread_local std::uint32_t tl_thread_index = 0;
-[[gnu::tls_model("initial-exec")]] thread_local clock::time_point tl_task_start;
+[[gnu::tls_model("initial-exec")]] thread_local std::atomic<clock::rep> tl_task_start{0};
 
 runtime_core::runtime_core(runtime& owner, runtime_options opts)
     : owner_(owner),

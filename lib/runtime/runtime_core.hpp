@@ -36,7 +36,9 @@ class carrier_queue;
 // inline: a job's start reads it, and a call into the library for it would cost more than the read.
 [[gnu::tls_model("initial-exec")]] extern thread_local std::uint32_t tl_thread_index;
 // When the calling thread's carrier started its current task (runtime_core::task_start_time()).
-[[gnu::tls_model("initial-exec")]] extern thread_local clock::time_point tl_task_start;
+// Atomic (relaxed: a plain move on x86) only because ThreadSanitizer takes each fiber for a thread
+// of its own and would call the carriers of one thread racing writers.
+[[gnu::tls_model("initial-exec")]] extern thread_local std::atomic<clock::rep> tl_task_start;
 
 // Fibers are created only on the runtime's own threads: a task submitted from anywhere else goes
 // into a thread's inbox and that thread's hub fiber (its main fiber) starts it. The hub also fires
@@ -74,7 +76,12 @@ class runtime_core {
   // task_start_time: when the carrier running the calling task started it, read by the carrier
   // anyway (carriers.cpp): what a task run by a carrier reads instead of the clock, first thing,
   // before any switch. Meaningless elsewhere (a job run inline on its parent's fiber).
-  static clock::time_point task_start_time() noexcept { return tl_task_start; }
+  static clock::time_point task_start_time() noexcept {
+    return clock::time_point(clock::duration(tl_task_start.load(std::memory_order_relaxed)));
+  }
+  static void set_task_start_time(clock::time_point t) noexcept {
+    tl_task_start.store(t.time_since_epoch().count(), std::memory_order_relaxed);
+  }
 
   // Stalls (stall_watch.hpp): a pool hears of scheduler threads held by one fiber past `warning`.
   void watch_stalls(stall_listener& l, clock::duration warning) { stalls_->add(l, warning); }
