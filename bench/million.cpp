@@ -51,13 +51,11 @@ int main(int argc, char** argv) {
     });  // handles dropped, as Go drops nothing it could keep
   wait_until(started, n);
   double start_ms = bench::ns_since(t0) / 1e6;
-  if (std::getenv("MILLION_PHASES")) bench::metric("phase.rss_started_mb", bench::rss_bytes() / 1048576.0);
   auto t1 = bench::clock::now();
   go.set();
   wait_until(ended, n);
   pool->waitall();
   double wake_ms = bench::ns_since(t1) / 1e6;
-  if (std::getenv("MILLION_PHASES")) bench::metric("phase.rss_ended_mb", bench::rss_bytes() / 1048576.0);
   std::size_t peak = peak_rss_bytes();
   auto t2 = bench::clock::now();
   pool->stop();

@@ -84,12 +84,12 @@ context* ready_queue::pop() noexcept {
   context* ctx = nullptr;
   // Thieves take fifo fibers from the back, so fewer than `due` may be left before the dispatcher.
   dispatcher_due_ = std::min(dispatcher_due_, fifo_.size());
-  bool dispatcher_due = dispatcher_ && (dispatcher_due_ == 0 || ended_ >= ended_burst);
-  if (dispatcher_due && (ended_ >= ended_burst || lifo_.size() == 0 || streak_ >= lifo_streak)) {
+  const bool fifo_turn = lifo_.size() == 0 || streak_ >= lifo_streak;
+  if (dispatcher_ && (ended_ >= ended_burst || (fifo_turn && dispatcher_due_ == 0))) {
     ctx = std::exchange(dispatcher_, nullptr);
     ended_ = 0;
     streak_ = 0;
-  } else if (lifo_.size() > 0 && (streak_ < lifo_streak || (fifo_.size() == 0 && !dispatcher_))) {
+  } else if (!fifo_turn || (lifo_.size() > 0 && fifo_.size() == 0)) {
     ctx = lifo_.pop_back();
     ++streak_;
   } else {
