@@ -87,7 +87,8 @@ bool job_record::request(cancel_kind kind, int signal) noexcept {
   std::uint32_t want = static_cast<std::uint32_t>(kind) | (static_cast<std::uint32_t>(signal) << 8);
   std::uint32_t cur = cancel.load(std::memory_order_acquire);
   while ((cur & 0xff) < static_cast<std::uint32_t>(kind)) {
-    if (cancel.compare_exchange_weak(cur, want, std::memory_order_acq_rel)) return true;
+    // seq_cst: a canceller's request and the job's start pair up (pool_core::execute()).
+    if (cancel.compare_exchange_weak(cur, want, std::memory_order_seq_cst)) return true;
   }
   return false;
 }
@@ -120,7 +121,7 @@ void job_record::raise_cancellation() {
   expire_limits();
   // A kill of the job whose fiber an inline child borrows reaches the child's code too.
   for (const job_record* r = this; r; r = r->inline_parent) {
-    auto c = r->cancel.load(std::memory_order_acquire);
+    auto c = r->cancel.load(std::memory_order_seq_cst);  // pairs with execute()'s start
     if (kind_of(c) != cancel_kind::kill && kind_of(c) != cancel_kind::hard_limit) continue;
     // A second delivery means the job's code caught the first and went on: say so, once.
     if (kills_raised < 2 && ++kills_raised == 2 && owner) owner->report_swallowed_kill(*this);

@@ -168,7 +168,7 @@ std::vector<job_info> pool_core::jobs() const {
         j.group = rec->extras->group;
       }
       j.state = rec->state();
-      if (rec->started_at != clock::time_point{}) {
+      if (rec->site.load(std::memory_order_acquire)) {  // started: started_at is written
         j.started_at = rec->started_at;
         describe_activity(j, *rec, threads, now);
       }

@@ -119,9 +119,10 @@ std::vector<stalled_job> pool_core::stalled_jobs(std::span<const stalled_thread>
   std::vector<stalled_job> out;
   std::lock_guard lk(mu_);
   live_.for_each([&](job_id id, job_record* rec) {
-    if (!rec->site) return;
+    fiber_site* site = rec->site.load(std::memory_order_acquire);
+    if (!site) return;
     for (const stalled_thread& t : stalled) {
-      if (t.context != rec->site->context) continue;
+      if (t.context != site->context) continue;
       // A job started on the fiber after the stall was first seen (an inline child) has held the
       // thread since its own start.
       auto since = std::max(t.since, rec->started_at);
@@ -139,9 +140,10 @@ void pool_core::describe_activity(job_info& j, const job_record& rec, std::span<
                                   clock::time_point now) const noexcept {
   j.thread = rec.thread;
   j.kill_pending = pending_kill_of(rec, now).what != pending_kill::kind::none;
-  if (!rec.site) return;
+  fiber_site* site = rec.site.load(std::memory_order_acquire);
+  if (!site) return;
   for (const thread_activity& t : threads) {
-    if (t.context != rec.site->context) continue;
+    if (t.context != site->context) continue;
     j.thread = t.thread;
     if (t.stalled_since && opts.stall_warning > clock::duration::zero()) {
       auto held = now - std::max(*t.stalled_since, rec.started_at);

@@ -100,19 +100,18 @@ void runtime_core::carry_tasks(carrier_queue& home) noexcept {
   auto now = clock::now();
   auto slice_start = now;
   for (;;) {
-    auto [t, carriers] = from->take(coming, workers_.idle_threads());
+    carrier_queue& own = this_thread().state->carriers;
+    // Made for another thread's queue and stolen before it ran: a thief (carrier_queue.hpp).
+    const bool thief = coming && from != &own;
+    carrier_queue::stolen got = thief ? from->steal(workers_.idle_threads())
+                                      : carrier_queue::stolen{from->take(coming, workers_.idle_threads())};
     coming = false;
+    task* t = got.first.t;
     if (!t) return;
-    // The task may block on one still queued: other carriers must be on the way for those.
-    for (; carriers > 0; --carriers) {
-      try {
-        make_carrier(*from);
-        fibers_made_again();
-      } catch (const std::exception& e) {
-        fiber_failed(e);
-        discard_all(from->carrier_failed());
-      }
-    }
+    // The task may block on one still queued: other carriers must be on the way for those, in
+    // the queue it came from and in the thief's own, where the rest of its loot goes.
+    make_carriers(*from, got.first.carriers);
+    if (got.rest) make_carriers(own, own.push_stolen(got.rest, got.count, workers_.idle_threads()));
     while (t) {
       set_task_start_time(now);
       t = t->run();
@@ -133,6 +132,18 @@ void runtime_core::carry_tasks(carrier_queue& home) noexcept {
     // The carrier may have moved threads while its task ran: it serves the thread it is on now,
     // where the task's end queued whatever it started.
     if (!coming) from = &this_thread().state->carriers;
+  }
+}
+
+void runtime_core::make_carriers(carrier_queue& home, std::size_t n) noexcept {
+  for (; n > 0; --n) {
+    try {
+      make_carrier(home);
+      fibers_made_again();
+    } catch (const std::exception& e) {
+      fiber_failed(e);
+      discard_all(home.carrier_failed());
+    }
   }
 }
 

@@ -132,6 +132,7 @@ class runtime_core {
   void start_fiber(task* t);  // carry(t), or discard t if no carrier can be made for it
   void carry(task* t);        // queues t for a carrier here; throws if it needed one and none could be made
   void make_carrier(carrier_queue& home);  // throws if no fiber (stack) can be made
+  void make_carriers(carrier_queue& home, std::size_t n) noexcept;  // a failure ends what it strands
   void carry_tasks(carrier_queue& home) noexcept;  // a carrier's life
   void fiber_failed(const std::exception& e) noexcept;
   void fibers_made_again() noexcept;

@@ -117,13 +117,17 @@ class job_record : public task, public cancellable {
                                          // also chains jobs taken to start (take_startable)
   job_record* prev_queued = nullptr;
   job_record* inline_parent = nullptr;   // the job whose fiber an inline child borrows
-  fiber_site* site = nullptr;            // while running; guarded by the owner's lock
+  // site: the fiber running the job, from its start to its recorded end. The job's own fiber
+  // publishes it (seq_cst, after started_at and thread) without the owner's lock; the owner's lock
+  // clears it. Readers under the owner's lock read started_at and thread only once site is set.
+  std::atomic<fiber_site*> site{nullptr};
   std::unique_ptr<job_extras> extras;
   std::unique_ptr<job_locals> locals;    // job_local<T> values; only the job itself touches them
   std::exception_ptr error;              // failed / terminated: what get() rethrows
   clock::time_point started_at{};
   std::uint32_t thread = 0;              // the runtime thread it started on, or was last seen
-                                         // running on (job_info::thread); guarded by the owner's lock
+                                         // running on (job_info::thread); once site is set,
+                                         // guarded by the owner's lock
   std::atomic<std::uint32_t> cancel{0};  // cancel_kind in the low byte, signal above it
   bool is_inline = false;               // runs on the fiber of the job that applied it
   bool ending = false;                  // its end is being recorded; guarded by the owner's lock

@@ -11,7 +11,8 @@ class task {
  public:
   virtual task* run() noexcept = 0;
   virtual void discard() noexcept = 0;
-  task* next_task = nullptr;   // submission-queue link, owned by the runtime while queued
+  task* next_task = nullptr;   // submission-queue links, owned by the runtime while queued
+  task* prev_task = nullptr;   // (a carrier queue's newest-first list is taken from both ends)
 
  protected:
   ~task() = default;
