@@ -10,6 +10,7 @@
 #include <fiberpool/job_local.hpp>
 #include <fiberpool/log.hpp>
 #include <fiberpool/options.hpp>
+#include <fiberpool/process_pool.hpp>
 #include <fiberpool/result_stream.hpp>
 #include <fiberpool/runtime.hpp>
 #include <fiberpool/serve.hpp>

@@ -177,6 +177,9 @@ struct signal_bus {
   signal<task_pool&, job_id, job_state> job_ended;
   signal<task_pool&, job_id, std::exception_ptr> job_failed;
   signal<task_pool&, std::size_t /*old*/, std::size_t /*new*/> pool_resized;
+  // process_pool only: a worker process said hello; one exited (its wait status, as waitpid's).
+  signal<int /*pid*/> worker_started;
+  signal<int /*pid*/, int /*status*/> worker_exited;
 
   void set_logger(const std::shared_ptr<spdlog::logger>& l) {
     pool_started.set_logger(l);

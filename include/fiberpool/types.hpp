@@ -52,6 +52,7 @@ struct job_info {
   // lower bound (the runtime samples its threads a few times per stall_warning). Such a job keeps
   // every other fiber of that thread waiting, and cannot be killed until it switches.
   std::optional<clock::duration> stalled_for;
+  int worker_pid = 0;                           // process_pool: the worker running it; 0 otherwise
 };
 
 // A snapshot of a pool as task_pool::info() reports it.
@@ -68,6 +69,8 @@ struct pool_info {
   std::size_t cancelled = 0;
   std::size_t remembered = 0;  // ended jobs whose ids the pool keeps (8 bytes each) until flush()
   std::size_t groups = 0;      // task groups the pool knows (see task_pool::group_ids)
+  std::size_t workers_replaced = 0;  // process_pool: workers that exited and were replaced
+  std::size_t workers_lost = 0;      // process_pool: workers that died with jobs or unasked
 };
 
 }  // namespace fiberpool

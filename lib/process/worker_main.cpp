@@ -1,0 +1,180 @@
+// worker_main: run_if_worker, and the life of a worker process: jobs from the parent's socket run
+// as jobs of a task_pool of this process, and each job's end goes back as one frame.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <cstdio>
+#include <limits>
+#include <fcntl.h>
+
+#include <fiberpool/process_pool.hpp>
+#include <fiberpool/task_pool.hpp>
+
+#include "log/describe.hpp"
+#include "process/frames.hpp"
+#include "process/spawn.hpp"
+#include "process/task_registry.hpp"
+
+namespace fiberpool::detail {
+namespace {
+
+std::uint64_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::uint64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+// to_parent: the socket's writing side, shared by every job's end. A write that fails means the
+// parent is gone: the worker has nobody left to serve.
+class to_parent {
+ public:
+  explicit to_parent(int fd) : fd_(fd) {}
+  void send(const std::string& frame) noexcept {
+    std::lock_guard lk(mu_);
+    for (std::size_t done = 0; done < frame.size();) {
+      ssize_t n = ::send(fd_, frame.data() + done, frame.size() - done, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) ::_exit(0);
+      done += static_cast<std::size_t>(n);
+    }
+  }
+
+ private:
+  int fd_;
+  std::mutex mu_;
+};
+
+class worker {
+ public:
+  worker(int fd, std::size_t jobs, bool report_rss)
+      : fd_(fd), report_rss_(report_rss), out_(fd), pool_(pool_options_for(jobs)) {}
+
+  int serve() {
+    std::string hello;
+    frames::put_hello(hello, static_cast<int>(::getpid()));
+    out_.send(hello);
+    pool_.start();
+    frames::reader in(std::numeric_limits<std::uint32_t>::max());  // the parent is trusted
+    char buf[64 * 1024];
+    for (;;) {
+      ssize_t n = ::read(fd_, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      // The parent closed the socket or died: stop at once, whatever the jobs are doing (one may
+      // be in a CPU loop), as a Celery child does when its parent is gone.
+      if (n <= 0) ::_exit(0);
+      in.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+      while (auto f = in.next()) {
+        if (f->what == frames::kind::retire) {
+          pool_.stop();  // every job ends and reports first
+          return 0;
+        }
+        handle(*f);
+      }
+    }
+  }
+
+ private:
+  static pool_options pool_options_for(std::size_t jobs) {
+    pool_options o;
+    o.name = "worker";
+    o.limit = jobs;
+    o.threads = 1;
+    o.log_failures = false;  // the parent has the job's end
+    return o;
+  }
+
+  void handle(const frames::reader::frame& f) {
+    if (f.what == frames::kind::run) {
+      start(frames::parse_run(f.body));
+    } else if (f.what == frames::kind::kill) {
+      auto k = frames::parse_kill(f.body);
+      job_id local = 0;
+      {
+        std::lock_guard lk(mu_);
+        if (auto it = local_ids_.find(k.job); it != local_ids_.end()) local = it->second;
+      }
+      if (local) pool_.terminate_job(local, k.signal);
+    }
+  }
+
+  void start(const frames::run_frame& r) {
+    const std::uint64_t id = r.job;
+    const task_fn* fn = find_task(r.task);
+    if (!fn) {
+      std::string frame;
+      frames::put_done(frame, id, frames::outcome::failed, 0, "fiberpool::error",
+                       "no task named '" + std::string(r.task) + "' in the worker process: register every task in "
+                       "every process of the program, before run_if_worker()");
+      out_.send(frame);
+      return;
+    }
+    auto result = std::make_shared<std::string>();
+    job_options o;
+    if (r.soft_limit) o.soft_time_limit = std::chrono::duration_cast<clock::duration>(*r.soft_limit);
+    o.on_ended = [this, id, result](job_id, job_state end, std::exception_ptr e) {
+      {
+        std::lock_guard lk(mu_);
+        local_ids_.erase(id);
+        ended_early_.emplace(id);
+      }
+      const std::uint64_t rss = report_rss_ ? resident_bytes() : 0;
+      std::string frame;
+      if (end == job_state::succeeded)
+        frames::put_done(frame, id, frames::outcome::succeeded, rss, {}, *result);
+      else if (end == job_state::terminated)
+        frames::put_done(frame, id, frames::outcome::killed, rss, {}, describe(e));
+      else
+        frames::put_done(frame, id, frames::outcome::failed, rss, type_name(e), describe(e));
+      out_.send(frame);
+    };
+    std::lock_guard lk(mu_);
+    auto j = pool_.apply(std::move(o), [fn, result, payload = std::string(r.payload)] {
+      *result = (*fn)(payload);
+    });
+    // The job may have ended already (on the pool's thread): then there is nothing to kill.
+    if (!ended_early_.erase(id)) local_ids_.emplace(id, j.id());
+  }
+
+  int fd_;
+  bool report_rss_;
+  to_parent out_;
+  std::mutex mu_;
+  std::unordered_map<std::uint64_t, job_id> local_ids_;  // parent's job id -> ours, while running
+  std::unordered_set<std::uint64_t> ended_early_;        // ended before apply() returned
+  task_pool pool_;
+};
+
+}  // namespace
+}  // namespace fiberpool::detail
+
+namespace fiberpool {
+
+std::optional<int> run_if_worker(int argc, char** argv) {
+  const char* env = std::getenv(detail::worker_env);
+  if (!env) {
+    detail::remember_argv(argc, argv);
+    return std::nullopt;
+  }
+  int fd = -1;
+  std::size_t jobs = 1;
+  int rss = 0;
+  if (std::sscanf(env, "%d:%zu:%d", &fd, &jobs, &rss) != 3 || fd < 0 || jobs == 0) {
+    std::fprintf(stderr, "fiberpool: %s='%s' is not a worker's setting; unset it\n", detail::worker_env, env);
+    return 2;
+  }
+  ::unsetenv(detail::worker_env);  // programs this worker starts are not workers
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  detail::worker w(fd, jobs, rss != 0);
+  return w.serve();
+}
+
+}  // namespace fiberpool

@@ -1,0 +1,250 @@
+// workers: each worker process's two fibers in the parent (reader, writer), its hello, its
+// jobs' ends, its death (noticed at the end of its socket's stream, reaped through its pidfd) and
+// its replacement.
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include <fiberpool/io.hpp>
+
+#include "process/process_core.hpp"
+#include "process/spawn.hpp"
+
+namespace fiberpool::detail {
+
+void process_core::run_service(std::function<void()> fn) {
+  {
+    std::lock_guard lk(services_mu_);  // not mu_: on_gone and retire start services holding it
+    if (services_++ == 0) services_done_.clear();
+  }
+  parent_.runtime().post([this, fn = std::move(fn)] {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      SPDLOG_LOGGER_ERROR(log_, "fiberpool: process_pool '{}': {}", opts_.name, e.what());
+    }
+    std::lock_guard lk(services_mu_);
+    if (--services_ == 0) services_done_.set();
+  });
+}
+
+void process_core::add_worker() {
+  {
+    std::lock_guard lk(mu_);
+    if (letting_go_) return;  // a replacement asked for before stop() or terminate()
+  }
+  spawned s;
+  try {
+    s = spawn_worker(opts_.jobs_per_process, opts_.max_memory_per_child != 0);
+  } catch (const std::exception& e) {
+    SPDLOG_LOGGER_ERROR(log_, "fiberpool: process_pool '{}' could not start a worker: {}", opts_.name, e.what());
+    return;
+  }
+  auto l = std::make_shared<worker_link>();
+  l->pid = s.pid;
+  l->pidfd = s.pidfd;
+  l->sock = s.socket;
+  l->write_sock = ::fcntl(s.socket, F_DUPFD_CLOEXEC, 0);
+  if (l->write_sock < 0) {
+    SPDLOG_LOGGER_ERROR(log_, "fiberpool: process_pool '{}' could not dup a worker's socket: {}", opts_.name,
+                        std::strerror(errno));
+    ::kill(s.pid, SIGKILL);
+    while (::waitpid(s.pid, nullptr, 0) < 0 && errno == EINTR) {}
+    ::close(s.pidfd);
+    ::close(s.socket);
+    return;
+  }
+  {
+    std::lock_guard lk(mu_);
+    links_.push_back(l);
+    workers_gone_.clear();
+    // stop() or terminate() began while it was being spawned: it leaves as soon as it is up.
+    if (letting_go_) let_go(*l);
+  }
+  SPDLOG_LOGGER_DEBUG(log_, "fiberpool: process_pool '{}' started worker {}", opts_.name, l->pid);
+  run_service([this, l] { read_frames(l); });
+  run_service([this, l] { write_frames(l); });
+}
+
+void process_core::let_go(worker_link& l) {
+  l.now = worker_link::phase::retiring;
+  frames::put_retire(l.outbox);
+  l.outbox_ready.set();
+}
+
+void process_core::retire(worker_link& l) {
+  let_go(l);
+  // Its replacement starts now, so the pool keeps its size while it finishes.
+  if (!letting_go_ && keeping() < target_) {
+    ++replaced_;
+    run_service([this] { add_worker(); });
+  }
+}
+
+void process_core::write_frames(std::shared_ptr<worker_link> l) {
+  std::string out;
+  for (;;) {
+    l->outbox_ready.wait();
+    {
+      std::lock_guard lk(mu_);
+      l->outbox_ready.clear();
+      if (l->now == worker_link::phase::gone) return;
+      out.swap(l->outbox);
+    }
+    for (std::size_t done = 0; done < out.size();) {
+      ssize_t n = ::send(l->write_sock, out.data() + done, out.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        done += static_cast<std::size_t>(n);
+      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        io::wait_writable(l->write_sock);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else {
+        return;  // the worker is gone: its reader sees the end of the stream and reaps it
+      }
+    }
+    out.clear();
+  }
+}
+
+void process_core::read_frames(std::shared_ptr<worker_link> l) {
+  frames::reader in(opts_.max_payload + frames::overhead);
+  std::vector<char> buf(64 * 1024);
+  const auto hello_by = clock::now() + opts_.start_timeout;
+  for (;;) {
+    ssize_t n = ::recv(l->sock, buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n > 0) {
+      in.feed(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+      try {
+        while (auto f = in.next()) on_frame(l, *f);
+      } catch (const frames::malformed& e) {
+        // Never trust a worker that breaks the protocol: kill it; its jobs end worker_lost.
+        SPDLOG_LOGGER_ERROR(log_, "fiberpool: process_pool '{}' kills worker {}: {}", opts_.name, l->pid, e.what());
+        ::kill(l->pid, SIGKILL);
+        break;
+      }
+      continue;
+    }
+    if (n == 0) break;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) break;
+    bool starting;
+    {
+      std::lock_guard lk(mu_);
+      starting = l->now == worker_link::phase::starting;
+    }
+    try {
+      io::wait_readable(l->sock, starting ? std::optional<clock::time_point>(hello_by) : std::nullopt);
+    } catch (const timed_out&) {
+      SPDLOG_LOGGER_ERROR(log_, "fiberpool: process_pool '{}': worker {} did not say hello within start_timeout; "
+                          "killed. Does main() call fiberpool::run_if_worker(argc, argv) first?", opts_.name, l->pid);
+      ::kill(l->pid, SIGKILL);
+      break;
+    }
+  }
+  // The stream ended: the process has exited or is about to. Its pidfd turns readable then.
+  io::wait_readable(l->pidfd);
+  int status = 0;
+  while (::waitpid(l->pid, &status, 0) < 0 && errno == EINTR) {}
+  on_gone(l, status);
+}
+
+void process_core::on_frame(const std::shared_ptr<worker_link>& l, const frames::reader::frame& f) {
+  if (f.what == frames::kind::hello) {
+    if (frames::parse_hello(f.body) != l->pid) throw frames::malformed("fiberpool: a hello from another pid");
+    {
+      std::lock_guard lk(mu_);
+      if (std::exchange(l->hello_seen, true)) throw frames::malformed("fiberpool: a second hello");
+      // Let go before it was up (stop(), shrink()), it stays retiring: it takes no job.
+      if (l->now == worker_link::phase::starting) l->now = worker_link::phase::ready;
+      hand_slots();
+    }
+    l->said_hello.set();
+    parent_.signals().worker_started.emit(l->pid);
+    return;
+  }
+  if (f.what != frames::kind::done) throw frames::malformed("fiberpool: a worker sent a parent's frame");
+  auto d = frames::parse_done(f.body);
+  std::shared_ptr<in_flight> job;
+  {
+    std::lock_guard lk(mu_);
+    auto it = l->jobs.find(d.job);
+    if (it == l->jobs.end()) throw frames::malformed("fiberpool: the end of a job the worker was not given");
+    job = std::move(it->second);
+    l->jobs.erase(it);
+    if (opts_.max_memory_per_child && d.rss > opts_.max_memory_per_child && l->now == worker_link::phase::ready) {
+      SPDLOG_LOGGER_INFO(log_, "fiberpool: process_pool '{}': worker {} uses {} bytes, above max_memory_per_child; "
+                         "replacing it", opts_.name, l->pid, d.rss);
+      retire(*l);
+    }
+    give_back_slot(l);
+  }
+  job->how = d.how;
+  if (d.how == frames::outcome::succeeded) job->result.assign(d.text);
+  else job->text.assign(d.text);
+  job->type.assign(d.type);
+  job->ended.set();
+}
+
+void process_core::on_gone(const std::shared_ptr<worker_link>& l, int status) {
+  std::vector<std::shared_ptr<in_flight>> lost;
+  bool expected;
+  bool was_starting;
+  {
+    std::lock_guard lk(mu_);
+    was_starting = l->now == worker_link::phase::starting;
+    expected = l->now == worker_link::phase::retiring && l->jobs.empty() && WIFEXITED(status) &&
+               WEXITSTATUS(status) == 0;
+    const bool replace = !letting_go_ && l->now != worker_link::phase::retiring;
+    l->now = worker_link::phase::gone;
+    for (auto& [id, job] : l->jobs) lost.push_back(job);
+    l->jobs.clear();
+    l->busy = 0;
+    if (!expected) ++lost_;
+    links_.erase(std::find(links_.begin(), links_.end(), l));
+    if (replace && keeping() < target_ && started_) {
+      ++replaced_;
+      // A worker that died before its hello would die again at once: wait a little first.
+      if (was_starting) parent_.timer().call_after(std::chrono::seconds(1), [this] { run_service([this] { add_worker(); }); });
+      else run_service([this] { add_worker(); });
+    }
+    if (links_.empty() && letting_go_) workers_gone_.set();
+    hand_slots();
+  }
+  l->outbox_ready.set();  // its writer ends
+  l->said_hello.set();
+  if (!expected)
+    SPDLOG_LOGGER_WARN(log_, "fiberpool: process_pool '{}': worker {} {}{}", opts_.name, l->pid, exit_text(status),
+                       lost.empty() ? std::string() : "; its " + std::to_string(lost.size()) + " job(s) end worker_lost");
+  for (auto& job : lost) {
+    job->lost = true;
+    job->wait_status = status;
+    job->ended.set();
+  }
+  parent_.signals().worker_exited.emit(l->pid, status);
+}
+
+void process_core::arm_kill(const std::shared_ptr<worker_link>& l, std::uint64_t job) {
+  std::weak_ptr<worker_link> weak = l;
+  parent_.timer().call_after(opts_.kill_grace, [this, weak, job] {
+    auto l = weak.lock();
+    if (!l) return;
+    std::lock_guard lk(mu_);
+    if (l->now == worker_link::phase::gone || !l->jobs.count(job)) return;
+    SPDLOG_LOGGER_WARN(log_, "fiberpool: process_pool '{}': job {} did not unwind within kill_grace; killing its "
+                       "worker {}", opts_.name, job, l->pid);
+    ::kill(l->pid, SIGKILL);
+  });
+}
+
+}  // namespace fiberpool::detail

@@ -1,0 +1,348 @@
+// process_pool: worker processes (Celery prefork, aiomultiprocess). This executable is its own
+// worker: main() registers the tasks and calls run_if_worker() before doctest runs.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <fiberpool/fiberpool.hpp>
+#include <fiberpool/process_pool.hpp>
+
+using namespace std::chrono_literals;
+namespace fp = fiberpool;
+
+namespace {
+
+std::string marker_dir() {
+  static std::string dir = [] {
+    char tmpl[] = "/tmp/fiberpool-process-test-XXXXXX";
+    return std::string(::mkdtemp(tmpl));
+  }();
+  return dir;
+}
+
+void register_tasks() {
+  fp::register_task("echo", [](std::string_view p) { return std::string(p); });
+  fp::register_task("pid", [](std::string_view) { return std::to_string(::getpid()); });
+  fp::register_task("throw", [](std::string_view p) -> std::string { throw std::runtime_error(std::string(p)); });
+  fp::register_task("abort", [](std::string_view) -> std::string { std::abort(); });
+  fp::register_task("exit3", [](std::string_view) -> std::string { std::_Exit(3); });
+  // sleep: waits (a cancellation point of the worker's own pool) for the payload's milliseconds.
+  fp::register_task("sleep", [](std::string_view p) {
+    fp::this_job::sleep_for(std::chrono::milliseconds(std::stoi(std::string(p))));
+    return std::string("slept");
+  });
+  // spin: a CPU loop with no cancellation point, forever.
+  fp::register_task("spin", [](std::string_view) -> std::string {
+    for (volatile unsigned long i = 0;; i = i + 1) {}
+  });
+  // soft: loops through cancellation points until its soft limit, which it catches.
+  fp::register_task("soft", [](std::string_view) -> std::string {
+    try {
+      for (;;) fp::this_job::sleep_for(1ms);
+    } catch (const fp::soft_time_limit_exceeded&) {
+      return "soft limit seen";
+    }
+  });
+  // crash_once: the first run (marker file absent) kills its worker; the next returns "again".
+  fp::register_task("crash_once", [](std::string_view dir) -> std::string {
+    std::string marker = std::string(dir) + "/crashed";
+    if (!std::filesystem::exists(marker)) {
+      std::ofstream(marker) << "x";
+      ::kill(::getpid(), SIGKILL);
+    }
+    return "again";
+  });
+  fp::register_task("grow_memory", [](std::string_view) {
+    static std::vector<std::string> kept;
+    kept.emplace_back(8 << 20, 'x');  // 8 MiB that stays
+    return std::string("kept");
+  });
+}
+
+fp::process_pool_options small(std::size_t processes, std::size_t jobs_per_process = 1) {
+  fp::process_pool_options o;
+  o.name = "test";
+  o.processes = processes;
+  o.jobs_per_process = jobs_per_process;
+  o.logger = std::make_shared<spdlog::logger>("quiet", std::make_shared<spdlog::sinks::null_sink_mt>());
+  return o;
+}
+
+bool process_exists(int pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_tasks();
+  if (auto rc = fp::run_if_worker(argc, argv)) return *rc;
+  doctest::Context ctx(argc, argv);
+  int rc = ctx.run();
+  std::filesystem::remove_all(marker_dir());
+  return rc;
+}
+
+TEST_CASE("process_pool runs registered tasks in worker processes and returns their bytes") {
+  for (std::size_t per : {1u, 2u}) {
+    CAPTURE(per);
+    fp::process_pool pool(small(2, per));
+    pool.start();
+    CHECK(pool.did_start_ok());
+    CHECK(pool.worker_pids().size() == 2);
+    CHECK(pool.apply("echo", "hello").get() == "hello");
+    std::string big(1 << 20, 'z');
+    CHECK(pool.apply("echo", big).get() == big);
+    // Run in other processes: the pid a task reports is a worker's, never ours.
+    auto pid = std::stoi(pool.apply("pid", "").get());
+    CHECK(pid != ::getpid());
+    auto pids = pool.worker_pids();
+    CHECK(std::find(pids.begin(), pids.end(), pid) != pids.end());
+    std::vector<fp::job<std::string>> many;
+    for (int i = 0; i < 200; ++i) many.push_back(pool.apply("echo", std::to_string(i)));
+    for (int i = 0; i < 200; ++i) CHECK(many[i].get() == std::to_string(i));
+    pool.stop();
+    CHECK(pool.state() == fp::pool_state::stopped);
+    CHECK(pool.info().succeeded == 203);
+    CHECK(pool.info().workers_lost == 0);
+    for (int p : pids) CHECK_FALSE(process_exists(p));
+  }
+}
+
+TEST_CASE("process_pool refuses unknown tasks and oversized payloads at apply()") {
+  auto o = small(1);
+  o.max_payload = 1000;
+  fp::process_pool pool(o);
+  pool.start();
+  CHECK_THROWS_AS(pool.apply("no-such-task", "x"), std::invalid_argument);
+  CHECK_THROWS_AS(pool.apply("echo", std::string(1001, 'x')), std::invalid_argument);
+  CHECK(pool.apply("echo", std::string(1000, 'x')).get().size() == 1000);
+  CHECK_THROWS_AS(fp::register_task("echo", [](std::string_view) { return std::string(); }), std::invalid_argument);
+}
+
+TEST_CASE("an exception a task throws fails the job as remote_error with its type and message") {
+  fp::process_pool pool(small(1));
+  pool.start();
+  auto j = pool.apply("throw", "bad input");
+  try {
+    j.get();
+    FAIL("get() returned");
+  } catch (const fp::remote_error& e) {
+    CHECK(e.type() == "std::runtime_error");
+    CHECK(std::string(e.what()).find("bad input") != std::string::npos);
+  }
+  CHECK(j.state() == fp::job_state::failed);
+  CHECK(pool.apply("echo", "still here").get() == "still here");  // the worker lives on
+  CHECK(pool.info().workers_lost == 0);
+}
+
+TEST_CASE("a worker that crashes fails its jobs once with worker_lost, is replaced, and the pool keeps its size") {
+  for (std::size_t per : {1u, 2u}) {
+    CAPTURE(per);
+    fp::process_pool pool(small(2, per));
+    std::atomic<int> ended{0};
+    pool.start();
+    auto before = pool.worker_pids();
+    fp::job_options counted;
+    counted.on_ended = [&](fp::job_id, fp::job_state, std::exception_ptr) { ++ended; };
+    auto crash = pool.apply("abort", "", counted);
+    try {
+      crash.get();
+      FAIL("get() returned");
+    } catch (const fp::worker_lost& e) {
+      CHECK(e.term_signal() == SIGABRT);
+      CHECK(e.exit_code() == -1);
+    }
+    auto quit = pool.apply("exit3", "", counted);
+    try {
+      quit.get();
+      FAIL("get() returned");
+    } catch (const fp::worker_lost& e) {
+      CHECK(e.exit_code() == 3);
+      CHECK(e.term_signal() == 0);
+    }
+    // The others go on, and the pool is back to two workers.
+    std::vector<fp::job<std::string>> rest;
+    for (int i = 0; i < 20; ++i) rest.push_back(pool.apply("echo", "ok", counted));
+    for (auto& j : rest) CHECK(j.get() == "ok");
+    pool.stop();
+    CHECK(ended.load() == 22);
+    CHECK(pool.info().failed == 2);
+    CHECK(pool.info().workers_lost == 2);
+    CHECK(pool.info().workers_replaced >= 2);
+  }
+}
+
+TEST_CASE("a worker killed from outside ends its running jobs worker_lost; requeue_on_worker_lost runs them once more") {
+  {
+    fp::process_pool pool(small(1, 2));
+    pool.start();
+    auto a = pool.apply("sleep", "60000");
+    auto b = pool.apply("sleep", "60000");
+    while (pool.jobs().size() < 2 || pool.jobs()[1].worker_pid == 0) std::this_thread::sleep_for(1ms);
+    int pid = pool.jobs()[0].worker_pid;
+    CHECK(pid == pool.worker_pids().at(0));
+    ::kill(pid, SIGKILL);
+    CHECK_THROWS_AS(a.get(), fp::worker_lost);
+    CHECK_THROWS_AS(b.get(), fp::worker_lost);
+    CHECK(pool.apply("echo", "after").get() == "after");
+    CHECK(pool.worker_pids().at(0) != pid);
+  }
+  {
+    auto o = small(2);
+    o.requeue_on_worker_lost = true;
+    fp::process_pool pool(o);
+    pool.start();
+    std::filesystem::remove(marker_dir() + "/crashed");
+    CHECK(pool.apply("crash_once", marker_dir()).get() == "again");
+    CHECK(pool.info().workers_lost == 1);
+    // Never more than once: a task that kills every worker fails after its second try.
+    auto j = pool.apply("abort", "");
+    CHECK_THROWS_AS(j.get(), fp::worker_lost);
+    CHECK(pool.info().workers_lost == 3);
+  }
+}
+
+TEST_CASE("a hard time limit ends a job in a CPU loop terminated: its worker is killed and replaced") {
+  auto o = small(2);
+  o.hard_time_limit = 300ms;
+  o.kill_grace = 200ms;
+  fp::process_pool pool(o);
+  pool.start();
+  auto spinning = pool.apply("spin", "");
+  CHECK_THROWS_AS(spinning.get(), fp::time_limit_exceeded);
+  CHECK(spinning.state() == fp::job_state::terminated);
+  // The spinning worker could not unwind: killed after kill_grace, replaced.
+  for (int i = 0; i < 5000 && pool.info().workers_lost == 0; ++i) std::this_thread::sleep_for(1ms);
+  CHECK(pool.info().workers_lost == 1);
+  CHECK(pool.apply("echo", "x").get() == "x");
+  pool.stop();
+  CHECK(pool.info().terminated == 1);
+}
+
+TEST_CASE("terminate_job kills a running job in its worker at a cancellation point; the worker lives on") {
+  fp::process_pool pool(small(1));
+  pool.start();
+  auto j = pool.apply("sleep", "60000");
+  while (pool.jobs().empty() || pool.jobs()[0].worker_pid == 0) std::this_thread::sleep_for(1ms);
+  int pid = pool.worker_pids().at(0);
+  CHECK(pool.terminate_job(j.id()));
+  CHECK_THROWS_AS(j.get(), fp::job_terminated);
+  CHECK(j.state() == fp::job_state::terminated);
+  CHECK(pool.apply("pid", "").get() == std::to_string(pid));  // the same worker, unwound in time
+  CHECK(pool.info().workers_lost == 0);
+  CHECK_FALSE(pool.terminate_job(j.id()));
+}
+
+TEST_CASE("a soft time limit is raised inside the task in its worker") {
+  auto o = small(1);
+  o.soft_time_limit = 50ms;
+  fp::process_pool pool(o);
+  pool.start();
+  CHECK(pool.apply("soft", "").get() == "soft limit seen");
+}
+
+TEST_CASE("max_tasks_per_child and max_memory_per_child replace workers between jobs") {
+  {
+    auto o = small(1);
+    o.max_tasks_per_child = 2;
+    fp::process_pool pool(o);
+    pool.start();
+    std::set<std::string> pids;
+    for (int i = 0; i < 6; ++i) pids.insert(pool.apply("pid", "").get());
+    CHECK(pids.size() == 3);
+    CHECK(pool.info().workers_replaced >= 2);
+    CHECK(pool.info().workers_lost == 0);
+  }
+  {
+    auto o = small(1);
+    o.max_memory_per_child = 64 << 20;
+    fp::process_pool pool(o);
+    pool.start();
+    std::set<int> pids;
+    for (int i = 0; i < 16; ++i) {
+      pool.apply("grow_memory", "").get();
+      for (int p : pool.worker_pids()) pids.insert(p);
+    }
+    CHECK(pids.size() >= 2);  // 16 x 8 MiB cannot stay under 64 MiB in one worker
+    CHECK(pool.info().workers_lost == 0);
+  }
+}
+
+TEST_CASE("map and map_unordered run a task over lazily pulled payloads") {
+  fp::process_pool pool(small(2, 2));
+  pool.start();
+  std::vector<std::string> in;
+  for (int i = 0; i < 50; ++i) in.push_back(std::to_string(i));
+  std::vector<std::string> out;
+  for (auto& r : pool.map("echo", in, 4)) out.push_back(r.value());
+  CHECK(out == in);
+  std::multiset<std::string> unordered;
+  for (auto& r : pool.map_unordered("echo", in, 4)) unordered.insert(r.value());
+  CHECK(unordered == std::multiset<std::string>(in.begin(), in.end()));
+}
+
+TEST_CASE("grow, shrink and resize change the worker processes") {
+  fp::process_pool pool(small(1));
+  pool.start();
+  pool.grow(2);
+  CHECK(pool.num_processes() == 3);
+  for (int i = 0; i < 5000 && pool.worker_pids().size() < 3; ++i) std::this_thread::sleep_for(1ms);
+  CHECK(pool.worker_pids().size() == 3);
+  pool.resize(1);
+  for (int i = 0; i < 5000 && pool.worker_pids().size() > 1; ++i) std::this_thread::sleep_for(1ms);
+  CHECK(pool.worker_pids().size() == 1);
+  CHECK(pool.apply("echo", "1").get() == "1");
+}
+
+TEST_CASE("workers start safely while other threads hammer malloc and the logger (restart x 100)") {
+  fp::process_pool pool(small(1));
+  pool.start();
+  std::atomic<bool> done{false};
+  auto log = std::make_shared<spdlog::logger>("hammer", std::make_shared<spdlog::sinks::null_sink_mt>());
+  std::vector<std::thread> hammers;
+  for (int t = 0; t < 2; ++t)
+    hammers.emplace_back([&] {
+      while (!done.load()) {
+        std::vector<std::string> v(64, std::string(100, 'x'));
+        log->info("hammering {}", v.size());
+      }
+    });
+  std::set<int> seen;
+  for (int i = 0; i < 100; ++i) {
+    pool.restart();
+    auto pids = pool.worker_pids();
+    seen.insert(pids.begin(), pids.end());
+  }
+  CHECK(pool.apply("echo", "alive").get() == "alive");
+  done = true;
+  for (auto& h : hammers) h.join();
+  CHECK(seen.size() >= 100);
+}
+
+TEST_CASE("the destructor leaves no worker process behind, even with jobs running") {
+  std::vector<int> pids;
+  {
+    fp::process_pool pool(small(2));
+    pool.start();
+    auto j = pool.apply("spin", "");
+    pids = pool.worker_pids();
+  }
+  for (int p : pids) CHECK_FALSE(process_exists(p));
+}
