@@ -43,6 +43,11 @@ void register_tasks() {
   fp::register_task("pid", [](std::string_view) { return std::to_string(::getpid()); });
   fp::register_task("throw", [](std::string_view p) -> std::string { throw std::runtime_error(std::string(p)); });
   fp::register_task("abort", [](std::string_view) -> std::string { std::abort(); });
+  // raise(SIGSEGV): a sent SIGSEGV, which fiberpool's stack-overflow handler must not swallow.
+  fp::register_task("segv", [](std::string_view) -> std::string {
+    ::raise(SIGSEGV);
+    return "survived";
+  });
   fp::register_task("exit3", [](std::string_view) -> std::string { std::_Exit(3); });
   // sleep: waits (a cancellation point of the worker's own pool) for the payload's milliseconds.
   fp::register_task("sleep", [](std::string_view p) {
@@ -177,15 +182,22 @@ TEST_CASE("a worker that crashes fails its jobs once with worker_lost, is replac
       CHECK(e.exit_code() == 3);
       CHECK(e.term_signal() == 0);
     }
+    auto segv = pool.apply("segv", "", counted);
+    try {
+      segv.get();
+      FAIL("get() returned");
+    } catch (const fp::worker_lost& e) {
+      CHECK(e.term_signal() == SIGSEGV);
+    }
     // The others go on, and the pool is back to two workers.
     std::vector<fp::job<std::string>> rest;
     for (int i = 0; i < 20; ++i) rest.push_back(pool.apply("echo", "ok", counted));
     for (auto& j : rest) CHECK(j.get() == "ok");
     pool.stop();
-    CHECK(ended.load() == 22);
-    CHECK(pool.info().failed == 2);
-    CHECK(pool.info().workers_lost == 2);
-    CHECK(pool.info().workers_replaced >= 2);
+    CHECK(ended.load() == 23);
+    CHECK(pool.info().failed == 3);
+    CHECK(pool.info().workers_lost == 3);
+    CHECK(pool.info().workers_replaced >= 3);
   }
 }
 
@@ -234,6 +246,20 @@ TEST_CASE("a hard time limit ends a job in a CPU loop terminated: its worker is 
   CHECK(pool.apply("echo", "x").get() == "x");
   pool.stop();
   CHECK(pool.info().terminated == 1);
+}
+
+TEST_CASE("stop() right after a hard limit killed a looping job still kills its worker and returns") {
+  auto o = small(1);
+  o.hard_time_limit = 100ms;
+  o.kill_grace = 100ms;
+  fp::process_pool pool(o);
+  pool.start();
+  auto spinning = pool.apply("spin", "");
+  CHECK_THROWS_AS(spinning.get(), fp::time_limit_exceeded);
+  auto pids = pool.worker_pids();
+  pool.stop();  // waits for the worker, which only the kill after kill_grace can end
+  CHECK(pool.info().workers_lost == 1);
+  for (int p : pids) CHECK_FALSE(process_exists(p));
 }
 
 TEST_CASE("terminate_job kills a running job in its worker at a cancellation point; the worker lives on") {

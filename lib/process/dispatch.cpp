@@ -101,6 +101,7 @@ std::string process_core::remote(const std::string& task, std::string_view paylo
       {
         std::lock_guard lk(mu_);
         job_pids_.erase(id);
+        job->abandoned = true;
         if (link->now != worker_link::phase::gone && link->jobs.count(id)) {
           frames::put_kill(link->outbox, id, kill.signal());
           arm_kill(link, id);

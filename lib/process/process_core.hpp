@@ -25,6 +25,7 @@ struct in_flight {
   frames::outcome how = frames::outcome::succeeded;
   std::string result, type, text;
   bool lost = false;    // the worker died first; wait_status says how
+  bool abandoned = false;  // its job was killed and ended without waiting for the worker
   int wait_status = 0;
 };
 
@@ -43,6 +44,7 @@ struct worker_link {
   std::string outbox;
   fiberpool::event outbox_ready;
   fiberpool::event said_hello;  // also set when it is gone
+  fiberpool::event gone;
   ~worker_link();
 };
 
@@ -114,6 +116,7 @@ class process_core {
   std::size_t services_ = 0;               // fibers of ours alive (services_mu_)
   fiberpool::event services_done_;
   fiberpool::event workers_gone_;
+  fiberpool::event letting_go_now_;        // set with letting_go_: ends back-off waits
   task_pool parent_;                       // last: destroyed first, while the rest is alive
 };
 

@@ -119,6 +119,7 @@ class worker {
     }
     auto result = std::make_shared<std::string>();
     job_options o;
+    o.name = std::string(r.task);
     if (r.soft_limit) o.soft_time_limit = std::chrono::duration_cast<clock::duration>(*r.soft_limit);
     o.on_ended = [this, id, result](job_id, job_state end, std::exception_ptr e) {
       {

@@ -207,7 +207,8 @@ void process_core::on_gone(const std::shared_ptr<worker_link>& l, int status) {
                WEXITSTATUS(status) == 0;
     const bool replace = !letting_go_ && l->now != worker_link::phase::retiring;
     l->now = worker_link::phase::gone;
-    for (auto& [id, job] : l->jobs) lost.push_back(job);
+    for (auto& [id, job] : l->jobs)
+      if (!job->abandoned) lost.push_back(job);
     l->jobs.clear();
     l->busy = 0;
     if (!expected) ++lost_;
@@ -215,14 +216,17 @@ void process_core::on_gone(const std::shared_ptr<worker_link>& l, int status) {
     if (replace && keeping() < target_ && started_) {
       ++replaced_;
       // A worker that died before its hello would die again at once: wait a little first.
-      if (was_starting) parent_.timer().call_after(std::chrono::seconds(1), [this] { run_service([this] { add_worker(); }); });
-      else run_service([this] { add_worker(); });
+      run_service([this, was_starting] {
+        if (was_starting) letting_go_now_.wait_for(std::chrono::seconds(1));
+        add_worker();
+      });
     }
     if (links_.empty() && letting_go_) workers_gone_.set();
     hand_slots();
   }
   l->outbox_ready.set();  // its writer ends
   l->said_hello.set();
+  l->gone.set();
   if (!expected)
     SPDLOG_LOGGER_WARN(log_, "fiberpool: process_pool '{}': worker {} {}{}", opts_.name, l->pid, exit_text(status),
                        lost.empty() ? std::string() : "; its " + std::to_string(lost.size()) + " job(s) end worker_lost");
@@ -235,10 +239,9 @@ void process_core::on_gone(const std::shared_ptr<worker_link>& l, int status) {
 }
 
 void process_core::arm_kill(const std::shared_ptr<worker_link>& l, std::uint64_t job) {
-  std::weak_ptr<worker_link> weak = l;
-  parent_.timer().call_after(opts_.kill_grace, [this, weak, job] {
-    auto l = weak.lock();
-    if (!l) return;
+  // A fiber of ours, not the pool's Timer: stop() right after a kill must not cancel this.
+  run_service([this, l, job] {
+    if (l->gone.wait_for(opts_.kill_grace)) return;
     std::lock_guard lk(mu_);
     if (l->now == worker_link::phase::gone || !l->jobs.count(job)) return;
     SPDLOG_LOGGER_WARN(log_, "fiberpool: process_pool '{}': job {} did not unwind within kill_grace; killing its "

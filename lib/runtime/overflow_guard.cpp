@@ -50,6 +50,9 @@ void chain(int sig, siginfo_t* info, void* uctx) noexcept {
   }
   // Default action: returning re-executes the faulting instruction, which now kills the process.
   ::signal(sig, SIG_DFL);
+  // A signal sent rather than a fault (kill -SEGV, raise(SIGSEGV)) has no instruction to
+  // re-execute: sent again, it stays pending while this handler runs and kills on return.
+  if (info->si_code <= 0) ::raise(sig);
 }
 
 void on_fault(int sig, siginfo_t* info, void* uctx) noexcept {
