@@ -160,6 +160,7 @@ void process_core::let_workers_go(bool kill) {
   {
     std::lock_guard lk(mu_);
     letting_go_ = true;
+    killing_all_ = killing_all_ || kill;
     letting_go_now_.set();
     for (auto& l : links_) {
       if (l->now == worker_link::phase::gone) continue;

@@ -112,6 +112,7 @@ class process_core {
   std::size_t replaced_ = 0, lost_ = 0;
   bool started_ = false;
   bool letting_go_ = false;                // stop/terminate: gone workers are not replaced
+  bool killing_all_ = false;               // terminate: every worker is killed
   std::mutex services_mu_;
   std::size_t services_ = 0;               // fibers of ours alive (services_mu_)
   fiberpool::event services_done_;

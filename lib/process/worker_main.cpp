@@ -7,7 +7,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -33,24 +35,55 @@ std::uint64_t resident_bytes() {
   return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
 }
 
-// to_parent: the socket's writing side, shared by every job's end. A write that fails means the
-// parent is gone: the worker has nobody left to serve.
+// to_parent: the socket's writing side, shared by every job's end. Frames queue in an outbox
+// that one thread writes out, so ends that come while a write is under way leave in one batch
+// (a send() per job would cost more than the job). A write that fails means the parent is gone:
+// the worker has nobody left to serve.
 class to_parent {
  public:
-  explicit to_parent(int fd) : fd_(fd) {}
-  void send(const std::string& frame) noexcept {
-    std::lock_guard lk(mu_);
-    for (std::size_t done = 0; done < frame.size();) {
-      ssize_t n = ::send(fd_, frame.data() + done, frame.size() - done, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) ::_exit(0);
-      done += static_cast<std::size_t>(n);
+  explicit to_parent(int fd) : fd_(fd), writer_([this] { write_out(); }) {}
+  ~to_parent() {
+    {
+      std::lock_guard lk(mu_);
+      closing_ = true;
     }
+    ready_.notify_one();
+    writer_.join();  // after the last frame queued has been written
+  }
+  void send(const std::string& frame) {
+    {
+      std::lock_guard lk(mu_);
+      outbox_.append(frame);
+    }
+    ready_.notify_one();
   }
 
  private:
+  void write_out() noexcept {
+    std::string batch;
+    for (;;) {
+      {
+        std::unique_lock lk(mu_);
+        ready_.wait(lk, [&] { return closing_ || !outbox_.empty(); });
+        if (outbox_.empty()) return;  // closing, and everything is written
+        batch.swap(outbox_);
+      }
+      for (std::size_t done = 0; done < batch.size();) {
+        ssize_t n = ::send(fd_, batch.data() + done, batch.size() - done, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) ::_exit(0);
+        done += static_cast<std::size_t>(n);
+      }
+      batch.clear();
+    }
+  }
+
   int fd_;
   std::mutex mu_;
+  std::condition_variable ready_;
+  std::string outbox_;
+  bool closing_ = false;
+  std::thread writer_;  // last: started once the rest is ready
 };
 
 class worker {

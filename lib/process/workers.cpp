@@ -203,12 +203,15 @@ void process_core::on_gone(const std::shared_ptr<worker_link>& l, int status) {
   {
     std::lock_guard lk(mu_);
     was_starting = l->now == worker_link::phase::starting;
-    expected = l->now == worker_link::phase::retiring && l->jobs.empty() && WIFEXITED(status) &&
-               WEXITSTATUS(status) == 0;
-    const bool replace = !letting_go_ && l->now != worker_link::phase::retiring;
-    l->now = worker_link::phase::gone;
     for (auto& [id, job] : l->jobs)
       if (!job->abandoned) lost.push_back(job);
+    // Expected: a worker let go that exited cleanly, or one terminate() killed with no job of
+    // its own left (the killed jobs it held have ended already).
+    expected = (l->now == worker_link::phase::retiring && l->jobs.empty() && WIFEXITED(status) &&
+                WEXITSTATUS(status) == 0) ||
+               (killing_all_ && lost.empty());
+    const bool replace = !letting_go_ && l->now != worker_link::phase::retiring;
+    l->now = worker_link::phase::gone;
     l->jobs.clear();
     l->busy = 0;
     if (!expected) ++lost_;
