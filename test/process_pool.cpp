@@ -4,11 +4,14 @@
 #include <doctest/doctest.h>
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -27,6 +30,8 @@
 
 using namespace std::chrono_literals;
 namespace fp = fiberpool;
+
+extern char** environ;
 
 namespace {
 
@@ -93,11 +98,54 @@ fp::process_pool_options small(std::size_t processes, std::size_t jobs_per_proce
 
 bool process_exists(int pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
 
+// worker_counts: waits, through the pool's worker signals, for workers to start or exit.
+class worker_counts {
+ public:
+  explicit worker_counts(fp::process_pool& pool)
+      : started_(pool.signals().worker_started.connect([this](int) { bump(started_n_); })),
+        exited_(pool.signals().worker_exited.connect([this](int, int) { bump(exited_n_); })) {}
+  bool wait_started(int n) { return wait_for(started_n_, n); }
+  bool wait_exited(int n) { return wait_for(exited_n_, n); }
+
+ private:
+  void bump(int& count) {
+    std::lock_guard lk(mu_);
+    ++count;
+    changed_.notify_all();
+  }
+  bool wait_for(int& count, int n) {
+    std::unique_lock lk(mu_);
+    return changed_.wait_for(lk, 30s, [&] { return count >= n; });
+  }
+  std::mutex mu_;
+  std::condition_variable changed_;
+  int started_n_ = 0, exited_n_ = 0;
+  fp::scoped_connection started_, exited_;
+};
+
 }  // namespace
+
+// parent_helper: the parent the parent-death test kills: a pool of two workers, each running a
+// job that would sleep a minute; it writes the workers' pids to `out_fd` and waits to be killed.
+int parent_helper(int out_fd) {
+  fp::process_pool pool(small(2));
+  pool.start();
+  auto a = pool.apply("sleep", "60000");
+  auto b = pool.apply("sleep", "60000");
+  while (pool.jobs().size() < 2 || pool.jobs()[0].worker_pid == 0 || pool.jobs()[1].worker_pid == 0)
+    std::this_thread::sleep_for(1ms);
+  std::string line;
+  for (int pid : pool.worker_pids()) line += std::to_string(pid) + " ";
+  line += "\n";
+  if (::write(out_fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) return 1;
+  std::this_thread::sleep_for(std::chrono::minutes(1));
+  return 1;
+}
 
 int main(int argc, char** argv) {
   register_tasks();
   if (auto rc = fp::run_if_worker(argc, argv)) return *rc;
+  if (const char* fd = std::getenv("PROCESS_TEST_PARENT_FD")) return parent_helper(std::atoi(fd));
   doctest::Context ctx(argc, argv);
   int rc = ctx.run();
   std::filesystem::remove_all(marker_dir());
@@ -236,12 +284,14 @@ TEST_CASE("a hard time limit ends a job in a CPU loop terminated: its worker is 
   o.hard_time_limit = 300ms;
   o.kill_grace = 200ms;
   fp::process_pool pool(o);
+  worker_counts workers(pool);
   pool.start();
   auto spinning = pool.apply("spin", "");
   CHECK_THROWS_AS(spinning.get(), fp::time_limit_exceeded);
   CHECK(spinning.state() == fp::job_state::terminated);
   // The spinning worker could not unwind: killed after kill_grace, replaced.
-  for (int i = 0; i < 5000 && pool.info().workers_lost == 0; ++i) std::this_thread::sleep_for(1ms);
+  CHECK(workers.wait_exited(1));
+  CHECK(workers.wait_started(3));
   CHECK(pool.info().workers_lost == 1);
   CHECK(pool.apply("echo", "x").get() == "x");
   pool.stop();
@@ -326,14 +376,16 @@ TEST_CASE("map and map_unordered run a task over lazily pulled payloads") {
 
 TEST_CASE("grow, shrink and resize change the worker processes") {
   fp::process_pool pool(small(1));
+  worker_counts workers(pool);
   pool.start();
   pool.grow(2);
   CHECK(pool.num_processes() == 3);
-  for (int i = 0; i < 5000 && pool.worker_pids().size() < 3; ++i) std::this_thread::sleep_for(1ms);
+  CHECK(workers.wait_started(3));
   CHECK(pool.worker_pids().size() == 3);
   pool.resize(1);
-  for (int i = 0; i < 5000 && pool.worker_pids().size() > 1; ++i) std::this_thread::sleep_for(1ms);
+  CHECK(workers.wait_exited(2));
   CHECK(pool.worker_pids().size() == 1);
+  CHECK(pool.info().workers_lost == 0);
   CHECK(pool.apply("echo", "1").get() == "1");
 }
 
@@ -360,6 +412,53 @@ TEST_CASE("workers start safely while other threads hammer malloc and the logger
   done = true;
   for (auto& h : hammers) h.join();
   CHECK(seen.size() >= 100);
+}
+
+TEST_CASE("workers whose parent is killed (SIGKILL, no destructor) exit at once") {
+  // This test process adopts the orphans (a subreaper), so it can reap them and see them go.
+  REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  int pipe_fds[2];
+  REQUIRE(::pipe(pipe_fds) == 0);
+  // Everything the child needs is built before fork(): between fork() and exec only
+  // async-signal-safe calls.
+  std::string fd_var = "PROCESS_TEST_PARENT_FD=" + std::to_string(pipe_fds[1]);
+  std::vector<char*> env;
+  for (char** e = environ; *e; ++e) env.push_back(*e);
+  env.push_back(fd_var.data());
+  env.push_back(nullptr);
+  char name[] = "test-process_pool";
+  char* args[] = {name, nullptr};
+  pid_t helper = ::fork();
+  REQUIRE(helper >= 0);
+  if (helper == 0) {
+    ::close(pipe_fds[0]);
+    ::execve("/proc/self/exe", args, env.data());
+    ::_exit(127);
+  }
+  ::close(pipe_fds[1]);
+  std::string line;
+  char c;
+  while (::read(pipe_fds[0], &c, 1) == 1 && c != '\n') line += c;
+  ::close(pipe_fds[0]);
+  std::vector<int> workers;
+  for (std::size_t at = 0, end; (end = line.find(' ', at)) != std::string::npos; at = end + 1)
+    workers.push_back(std::stoi(line.substr(at, end - at)));
+  REQUIRE(workers.size() == 2);
+  ::kill(helper, SIGKILL);
+  REQUIRE(::waitpid(helper, nullptr, 0) == helper);
+  for (int w : workers) {
+    CAPTURE(w);
+    int status = 0;
+    pid_t got = 0;
+    // Each is blocked in a job of a minute: only its socket's end can make it exit this soon.
+    for (int i = 0; i < 10000 && got == 0; ++i) {
+      got = ::waitpid(w, &status, WNOHANG);
+      if (got == 0) std::this_thread::sleep_for(1ms);
+    }
+    CHECK(got == w);
+    CHECK(WIFEXITED(status));
+  }
+  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
 TEST_CASE("the destructor leaves no worker process behind, even with jobs running") {
