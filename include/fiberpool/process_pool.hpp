@@ -87,7 +87,9 @@ struct process_pool_options {
                                             // is killed and replaced if the job does not unwind
   bool requeue_on_worker_lost = false;      // a job whose worker died runs once more elsewhere
                                             // (Celery's acks_late + reject_on_worker_lost); at most once
-  std::size_t max_payload = 64 * 1024 * 1024;  // bytes, both directions; larger: std::invalid_argument
+  std::size_t max_payload = 64 * 1024 * 1024;  // bytes, both directions (at most 3 GiB); a larger
+                                            // payload: std::invalid_argument at apply(); a larger
+                                            // result: the job fails (remote_error)
   // kill_grace: how long a killed job (terminate_job, hard limit) has to unwind in its worker
   // before the parent kills the worker process (SIGKILL) and replaces it.
   clock::duration kill_grace = std::chrono::seconds(1);
@@ -133,14 +135,16 @@ class process_pool {
     requires std::ranges::input_range<Range> && std::ranges::viewable_range<Range>
   result_stream<std::string> map(std::string_view task, Range&& payloads, std::size_t num_concurrent = 1,
                                  job_options opts = {}) {
-    return parent_pool().map(remote_call(task, opts), std::forward<Range>(payloads), num_concurrent, std::move(opts));
+    auto call = remote_call(task, opts);  // first: it moves the soft limit out of opts
+    return parent_pool().map(std::move(call), std::forward<Range>(payloads), num_concurrent, std::move(opts));
   }
   template <class Range>
     requires std::ranges::input_range<Range> && std::ranges::viewable_range<Range>
   result_stream<std::string> map_unordered(std::string_view task, Range&& payloads, std::size_t num_concurrent = 1,
                                            job_options opts = {}) {
-    return parent_pool().map_unordered(remote_call(task, opts), std::forward<Range>(payloads), num_concurrent,
-                                std::move(opts));
+    auto call = remote_call(task, opts);  // first: it moves the soft limit out of opts
+    return parent_pool().map_unordered(std::move(call), std::forward<Range>(payloads), num_concurrent,
+                                       std::move(opts));
   }
 
   // terminate_job: a queued job is cancelled; a running one is killed in its worker at its next

@@ -83,27 +83,36 @@ std::string process_core::remote(const std::string& task, std::string_view paylo
     auto job = std::make_shared<in_flight>();
     {
       std::lock_guard lk(mu_);
-      if (link->now == worker_link::phase::gone) {  // died between the handing and now
+      // Died, or was let go (shrink, restart, recycling) since the slot was handed: a worker past
+      // its retire frame reads no more jobs.
+      if (link->now != worker_link::phase::ready) {
         give_back_slot(link);
         continue;
       }
+      frames::put_run(link->outbox, id, soft, task, payload);  // may throw: nothing recorded yet
       link->jobs.emplace(id, job);
       job_pids_[id] = link->pid;
-      frames::put_run(link->outbox, id, soft, task, payload);
     }
     link->outbox_ready.set();
     try {
       job->ended.wait();
-    } catch (const job_terminated& kill) {
+    } catch (...) {
       // Killed here (terminate_job, the hard limit, terminate()): the worker kills the job at its
       // next cancellation point; if it has not reported the end within kill_grace, the worker
       // itself is killed. This job ends now either way; its slot stays taken until then.
+      int signal = SIGTERM;
+      try {
+        throw;
+      } catch (const job_terminated& kill) {
+        signal = kill.signal();
+      } catch (...) {
+      }
       {
         std::lock_guard lk(mu_);
         job_pids_.erase(id);
         job->abandoned = true;
         if (link->now != worker_link::phase::gone && link->jobs.count(id)) {
-          frames::put_kill(link->outbox, id, kill.signal());
+          frames::put_kill(link->outbox, id, signal);
           arm_kill(link, id);
         }
       }

@@ -34,7 +34,12 @@ pool_options parent_options(const process_pool_options& o, std::size_t processes
   return p;
 }
 
+constexpr std::size_t max_payload_bound = std::size_t(3) << 30;  // a frame's length is 32 bits
+
 std::size_t processes_of(const process_pool_options& o) {
+  if (o.max_payload > max_payload_bound)
+    throw std::invalid_argument("fiberpool: process_pool max_payload of " + std::to_string(o.max_payload) +
+                                " bytes is above the 3 GiB a frame can carry; lower it");
   if (o.jobs_per_process == 0)
     throw std::invalid_argument("fiberpool: process_pool jobs_per_process 0 could never run a job; pass at least 1");
   if (o.processes) return o.processes;
@@ -164,7 +169,7 @@ void process_core::let_workers_go(bool kill) {
     letting_go_now_.set();
     for (auto& l : links_) {
       if (l->now == worker_link::phase::gone) continue;
-      if (kill) ::kill(l->pid, SIGKILL);
+      if (kill) signal_worker(*l, SIGKILL);
       else if (l->now != worker_link::phase::retiring) let_go(*l);
       wake.push_back(l);
     }
@@ -200,10 +205,13 @@ void process_core::grow(std::size_t n) {
 }
 
 void process_core::shrink(std::size_t n) {
+  {
+    std::lock_guard lk(mu_);
+    n = std::min(n, target_);
+    target_ -= n;
+  }
+  parent_.shrink(n * opts_.jobs_per_process);  // not under mu_: it emits pool_resized
   std::lock_guard lk(mu_);
-  n = std::min(n, target_);
-  target_ -= n;
-  parent_.shrink(n * opts_.jobs_per_process);
   // The least busy go first; they finish their jobs and exit.
   std::vector<worker_link*> candidates;
   for (auto& l : links_)

@@ -98,6 +98,7 @@ class process_core {
   void on_gone(const std::shared_ptr<worker_link>& l, int wait_status);
   void arm_kill(const std::shared_ptr<worker_link>& l, std::uint64_t job);
   void run_service(std::function<void()> fn);  // a fiber of the parent's runtime, counted
+  static void signal_worker(const worker_link& l, int sig) noexcept;
   void let_workers_go(bool kill);          // after the parent pool stopped
   bool wait_workers_gone(std::optional<clock::duration> within);
   std::size_t keeping() const;             // mu_ held: links not retiring or gone

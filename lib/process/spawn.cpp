@@ -33,7 +33,7 @@ struct fd_guard {
 
 }  // namespace
 
-spawned spawn_worker(std::size_t jobs_per_process, bool report_rss) {
+spawned spawn_worker(std::size_t jobs_per_process, bool report_rss, std::size_t max_result) {
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
     fail(errno, "fiberpool: socketpair() for a worker process");
@@ -45,7 +45,8 @@ spawned spawn_worker(std::size_t jobs_per_process, bool report_rss) {
     if (std::strncmp(*e, worker_env, std::strlen(worker_env)) != 0 || (*e)[std::strlen(worker_env)] != '=')
       env_store.emplace_back(*e);
   env_store.push_back(std::string(worker_env) + "=" + std::to_string(worker_fd) + ":" +
-                      std::to_string(jobs_per_process) + ":" + (report_rss ? "1" : "0"));
+                      std::to_string(jobs_per_process) + ":" + (report_rss ? "1" : "0") + ":" +
+                      std::to_string(max_result));
   std::vector<char*> envp;
   for (auto& s : env_store) envp.push_back(s.data());
   envp.push_back(nullptr);

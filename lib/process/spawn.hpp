@@ -7,7 +7,7 @@
 
 namespace fiberpool::detail {
 
-// The environment variable that makes a process a worker: "<fd>:<jobs>:<report rss>".
+// The environment variable that makes a process a worker: "<fd>:<jobs>:<report rss>:<max result>".
 inline constexpr const char* worker_env = "FIBERPOOL_WORKER";
 // The worker's end of its socket, in the worker.
 inline constexpr int worker_fd = 3;
@@ -21,7 +21,7 @@ struct spawned {
 // spawn_worker: re-executes this program (/proc/self/exe, with the argv run_if_worker saw) as a
 // worker serving a socketpair. posix_spawn (clone + exec, nothing run in between that could take a
 // lock) instead of fork(): the parent has threads. Throws std::system_error.
-spawned spawn_worker(std::size_t jobs_per_process, bool report_rss);
+spawned spawn_worker(std::size_t jobs_per_process, bool report_rss, std::size_t max_result);
 
 // exit_text: "exited with code 3", "was killed by signal 9 (Killed)".
 std::string exit_text(int wait_status);

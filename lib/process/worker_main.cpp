@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
@@ -88,8 +89,11 @@ class to_parent {
 
 class worker {
  public:
-  worker(int fd, std::size_t jobs, bool report_rss)
-      : fd_(fd), report_rss_(report_rss), out_(fd), pool_(pool_options_for(jobs)) {}
+  worker(int fd, std::size_t jobs, bool report_rss, std::size_t max_result)
+      : fd_(fd), report_rss_(report_rss), max_result_(max_result), out_(fd), pool_(pool_options_for(jobs)) {}
+  ~worker() {
+    if (stopper_.joinable()) stopper_.join();
+  }
 
   int serve() {
     std::string hello;
@@ -101,16 +105,20 @@ class worker {
     for (;;) {
       ssize_t n = ::read(fd_, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
-      // The parent closed the socket or died: stop at once, whatever the jobs are doing (one may
-      // be in a CPU loop), as a Celery child does when its parent is gone.
-      if (n <= 0) ::_exit(0);
-      in.feed(std::string_view(buf, static_cast<std::size_t>(n)));
-      while (auto f = in.next()) {
-        if (f->what == frames::kind::retire) {
-          pool_.stop();  // every job ends and reports first
+      if (n <= 0) {
+        // Retired and every job has ended and reported (the stopper shut our reading side).
+        if (stopped_.load()) {
+          stopper_.join();
           return 0;
         }
-        handle(*f);
+        // The parent closed the socket or died: stop at once, whatever the jobs are doing (one
+        // may be in a CPU loop), as a Celery child does when its parent is gone.
+        ::_exit(0);
+      }
+      in.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+      while (auto f = in.next()) {
+        if (f->what == frames::kind::retire) retire();
+        else handle(*f);
       }
     }
   }
@@ -123,6 +131,18 @@ class worker {
     o.threads = 1;
     o.log_failures = false;  // the parent has the job's end
     return o;
+  }
+
+  // retire: no more jobs; the ones running end and report while kill frames are still read (a
+  // stop_for() or hard limit of the parent reaches them), then the reading side is shut.
+  void retire() {
+    if (stopper_.joinable()) return;
+    pool_.close();
+    stopper_ = std::thread([this] {
+      pool_.stop();
+      stopped_ = true;
+      ::shutdown(fd_, SHUT_RD);
+    });
   }
 
   void handle(const frames::reader::frame& f) {
@@ -157,8 +177,7 @@ class worker {
     o.on_ended = [this, id, result](job_id, job_state end, std::exception_ptr e) {
       {
         std::lock_guard lk(mu_);
-        local_ids_.erase(id);
-        ended_early_.emplace(id);
+        if (!local_ids_.erase(id)) ended_early_.emplace(id);  // before apply() returned
       }
       const std::uint64_t rss = report_rss_ ? resident_bytes() : 0;
       std::string frame;
@@ -171,8 +190,12 @@ class worker {
       out_.send(frame);
     };
     std::lock_guard lk(mu_);
-    auto j = pool_.apply(std::move(o), [fn, result, payload = std::string(r.payload)] {
+    auto j = pool_.apply(std::move(o), [fn, result, payload = std::string(r.payload), max = max_result_] {
       *result = (*fn)(payload);
+      if (result->size() > max)
+        throw fiberpool::error("the task's result of " + std::to_string(result->size()) +
+                               " bytes is above the pool's max_payload of " + std::to_string(max) +
+                               "; raise max_payload or return less");
     });
     // The job may have ended already (on the pool's thread): then there is nothing to kill.
     if (!ended_early_.erase(id)) local_ids_.emplace(id, j.id());
@@ -180,6 +203,9 @@ class worker {
 
   int fd_;
   bool report_rss_;
+  std::size_t max_result_;
+  std::atomic<bool> stopped_{false};
+  std::thread stopper_;
   to_parent out_;
   std::mutex mu_;
   std::unordered_map<std::uint64_t, job_id> local_ids_;  // parent's job id -> ours, while running
@@ -201,13 +227,14 @@ std::optional<int> run_if_worker(int argc, char** argv) {
   int fd = -1;
   std::size_t jobs = 1;
   int rss = 0;
-  if (std::sscanf(env, "%d:%zu:%d", &fd, &jobs, &rss) != 3 || fd < 0 || jobs == 0) {
+  std::size_t max_result = 0;
+  if (std::sscanf(env, "%d:%zu:%d:%zu", &fd, &jobs, &rss, &max_result) != 4 || fd < 0 || jobs == 0) {
     std::fprintf(stderr, "fiberpool: %s='%s' is not a worker's setting; unset it\n", detail::worker_env, env);
     return 2;
   }
   ::unsetenv(detail::worker_env);  // programs this worker starts are not workers
   ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-  detail::worker w(fd, jobs, rss != 0);
+  detail::worker w(fd, jobs, rss != 0, max_result);
   return w.serve();
 }
 

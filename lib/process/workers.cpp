@@ -3,6 +3,7 @@
 // its replacement.
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +22,11 @@
 #include "process/spawn.hpp"
 
 namespace fiberpool::detail {
+
+void process_core::signal_worker(const worker_link& l, int sig) noexcept {
+  // Through its pidfd, not its pid: once reaped, a pid may already name another process.
+  ::syscall(SYS_pidfd_send_signal, l.pidfd, sig, nullptr, 0);
+}
 
 void process_core::run_service(std::function<void()> fn) {
   {
@@ -45,9 +51,13 @@ void process_core::add_worker() {
   }
   spawned s;
   try {
-    s = spawn_worker(opts_.jobs_per_process, opts_.max_memory_per_child != 0);
+    s = spawn_worker(opts_.jobs_per_process, opts_.max_memory_per_child != 0, opts_.max_payload);
   } catch (const std::exception& e) {
-    SPDLOG_LOGGER_ERROR(log_, "fiberpool: process_pool '{}' could not start a worker: {}", opts_.name, e.what());
+    SPDLOG_LOGGER_ERROR(log_, "fiberpool: process_pool '{}' could not start a worker: {}; trying again in 1 s",
+                        opts_.name, e.what());
+    run_service([this] {
+      if (!letting_go_now_.wait_for(std::chrono::seconds(1))) add_worker();
+    });
     return;
   }
   auto l = std::make_shared<worker_link>();
@@ -130,7 +140,7 @@ void process_core::read_frames(std::shared_ptr<worker_link> l) {
       } catch (const frames::malformed& e) {
         // Never trust a worker that breaks the protocol: kill it; its jobs end worker_lost.
         SPDLOG_LOGGER_ERROR(log_, "fiberpool: process_pool '{}' kills worker {}: {}", opts_.name, l->pid, e.what());
-        ::kill(l->pid, SIGKILL);
+        signal_worker(*l, SIGKILL);
         break;
       }
       continue;
@@ -141,14 +151,14 @@ void process_core::read_frames(std::shared_ptr<worker_link> l) {
     bool starting;
     {
       std::lock_guard lk(mu_);
-      starting = l->now == worker_link::phase::starting;
+      starting = !l->hello_seen;  // let go before its hello, it still has start_timeout to say it
     }
     try {
       io::wait_readable(l->sock, starting ? std::optional<clock::time_point>(hello_by) : std::nullopt);
     } catch (const timed_out&) {
       SPDLOG_LOGGER_ERROR(log_, "fiberpool: process_pool '{}': worker {} did not say hello within start_timeout; "
                           "killed. Does main() call fiberpool::run_if_worker(argc, argv) first?", opts_.name, l->pid);
-      ::kill(l->pid, SIGKILL);
+      signal_worker(*l, SIGKILL);
       break;
     }
   }
@@ -227,7 +237,8 @@ void process_core::on_gone(const std::shared_ptr<worker_link>& l, int status) {
     if (links_.empty() && letting_go_) workers_gone_.set();
     hand_slots();
   }
-  l->outbox_ready.set();  // its writer ends
+  ::shutdown(l->write_sock, SHUT_RDWR);  // a writer waiting for room wakes and ends
+  l->outbox_ready.set();                 // and one waiting for frames
   l->said_hello.set();
   l->gone.set();
   if (!expected)
@@ -249,7 +260,7 @@ void process_core::arm_kill(const std::shared_ptr<worker_link>& l, std::uint64_t
     if (l->now == worker_link::phase::gone || !l->jobs.count(job)) return;
     SPDLOG_LOGGER_WARN(log_, "fiberpool: process_pool '{}': job {} did not unwind within kill_grace; killing its "
                        "worker {}", opts_.name, job, l->pid);
-    ::kill(l->pid, SIGKILL);
+    signal_worker(*l, SIGKILL);
   });
 }
 

@@ -1,7 +1,6 @@
 // carrier_queue: the queue, and the count of carriers coming for it, under one lock.
 #include "runtime/carrier_queue.hpp"
 
-#include <algorithm>
 #include <mutex>
 #include <utility>
 
@@ -62,26 +61,14 @@ task* carrier_queue::pop_oldest() noexcept {
   return t;
 }
 
-carrier_queue::stolen carrier_queue::steal(std::size_t idle) noexcept {
+carrier_queue::taken carrier_queue::steal(std::size_t idle) noexcept {
   std::lock_guard lk(mu_);
   --coming_;
-  stolen out;
+  taken out;
   if (size_ == 0) return out;
-  out.first.t = pop_oldest();
-  task** end = &out.rest;
-  for (std::size_t n = std::min(size_ / 2, max_steal); out.count < n; ++out.count) {
-    *end = pop_oldest();
-    end = &(*end)->next_task;
-  }
-  out.first.carriers = more_carriers(idle);
+  out.t = pop_oldest();
+  out.carriers = more_carriers(idle);
   return out;
-}
-
-std::size_t carrier_queue::push_stolen(task* list, std::size_t count, std::size_t idle) noexcept {
-  std::lock_guard lk(mu_);
-  while (list) push_newest(std::exchange(list, list->next_task));
-  size_ += count;
-  return more_carriers(idle);
 }
 
 carrier_queue::taken carrier_queue::take(bool coming, std::size_t idle) noexcept {

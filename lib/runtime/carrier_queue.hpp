@@ -46,23 +46,13 @@ class carrier_queue {
   // has not taken a task yet (it stops counting as coming).
   taken take(bool coming, std::size_t idle) noexcept;
 
-  // Stealing. A carrier made for this queue that another thread stole before it ran takes, as
-  // Go's runqsteal and Cilk's thieves do, the oldest tasks rather than the newest: the oldest
-  // children are the biggest subtrees of a job tree, so the thief has work of its own for a while
-  // and the two threads stop taking from one queue (every task it moves crosses caches once; a
-  // task taken one at a time from a queue both threads use crosses them several times).
-  // steal: like take(true, idle), but takes the oldest task and, with it, up to half of the rest
-  // (at most max_steal), oldest first, as a list linked by next_task for the thief's own queue.
-  static constexpr std::size_t max_steal = 128;
-  struct stolen {
-    taken first;                 // run by the thief now; carriers: to make for this queue
-    task* rest = nullptr;        // for the thief's queue (push_stolen)
-    std::size_t count = 0;       // tasks in rest
-  };
-  stolen steal(std::size_t idle) noexcept;
-  // push_stolen: adds a list steal() returned (oldest first, ending here newest first in the same
-  // order as on the victim). Returns the carriers to make for this queue, as push() does.
-  std::size_t push_stolen(task* list, std::size_t count, std::size_t idle) noexcept;
+  // steal: take(true, idle) for a carrier made for this queue that another thread stole before it
+  // ran: it takes the oldest task instead of the newest, as Go's runqsteal and Cilk's thieves do.
+  // The oldest children are the biggest subtrees of a job tree, so the thief has work of its own
+  // for a while instead of taking the victim's newest tasks one by one from the victim's own end.
+  // (Taking half of the queue at once measured no better, and made the thief create carriers for
+  // its loot on its own stack before running its first task.)
+  taken steal(std::size_t idle) noexcept;
   // coming_back: the calling carrier yields with no task in hand and will take from here when it
   // runs again (take(true, ...)): it counts as coming meanwhile, so nobody makes one for it.
   void coming_back() noexcept;

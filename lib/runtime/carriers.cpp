@@ -100,18 +100,13 @@ void runtime_core::carry_tasks(carrier_queue& home) noexcept {
   auto now = clock::now();
   auto slice_start = now;
   for (;;) {
-    carrier_queue& own = this_thread().state->carriers;
     // Made for another thread's queue and stolen before it ran: a thief (carrier_queue.hpp).
-    const bool thief = coming && from != &own;
-    carrier_queue::stolen got = thief ? from->steal(workers_.idle_threads())
-                                      : carrier_queue::stolen{from->take(coming, workers_.idle_threads())};
+    const bool thief = coming && from != &this_thread().state->carriers;
+    auto [t, carriers] = thief ? from->steal(workers_.idle_threads()) : from->take(coming, workers_.idle_threads());
     coming = false;
-    task* t = got.first.t;
     if (!t) return;
-    // The task may block on one still queued: other carriers must be on the way for those, in
-    // the queue it came from and in the thief's own, where the rest of its loot goes.
-    make_carriers(*from, got.first.carriers);
-    if (got.rest) make_carriers(own, own.push_stolen(got.rest, got.count, workers_.idle_threads()));
+    // The task may block on one still queued: other carriers must be on the way for those.
+    make_carriers(*from, carriers);
     while (t) {
       set_task_start_time(now);
       t = t->run();
