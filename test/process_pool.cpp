@@ -25,6 +25,9 @@
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/io_context.hpp>
+
+#include <fiberpool/asio.hpp>
 #include <fiberpool/fiberpool.hpp>
 #include <fiberpool/process_pool.hpp>
 
@@ -402,6 +405,43 @@ TEST_CASE("grow, shrink and resize change the worker processes") {
   CHECK(pool.worker_pids().size() == 1);
   CHECK(pool.info().workers_lost == 0);
   CHECK(pool.apply("echo", "1").get() == "1");
+}
+
+TEST_CASE("register_with_event_loop: the parent's side runs on the host loop's thread") {
+  boost::asio::io_context io;
+  fp::asio_event_loop loop(io);
+  fp::process_pool pool(small(2, 2));
+  pool.register_with_event_loop(loop);
+  CHECK_THROWS_AS(pool.register_with_event_loop(loop), fp::error);
+  const auto host = std::this_thread::get_id();
+  std::atomic<int> ended{0}, off_host{0};
+  fp::job_options counted;
+  counted.on_ended = [&](fp::job_id, fp::job_state, std::exception_ptr) {
+    ++ended;
+    if (std::this_thread::get_id() != host) ++off_host;
+  };
+  pool.start();  // waits for the workers' hello, driving the hosted runtime itself
+  CHECK(pool.did_start_ok());
+  CHECK_THROWS_WITH_AS(pool.register_with_event_loop(loop), doctest::Contains("before start()"), fp::error);
+  std::vector<fp::job<std::string>> jobs;
+  for (int i = 0; i < 20; ++i) jobs.push_back(pool.apply("echo", std::to_string(i), counted));
+  auto run_loop_until = [&](auto done) {
+    for (auto until = fp::clock::now() + 30s; !done() && fp::clock::now() < until;) io.run_one_for(10ms);
+    return done();
+  };
+  // Only the loop runs the parent's side: the jobs end inside io's runs, on this thread.
+  REQUIRE(run_loop_until([&] { return ended.load() == 20; }));
+  for (int i = 0; i < 20; ++i) CHECK(jobs[i].get() == std::to_string(i));
+  auto crash = pool.apply("abort", "", counted);
+  REQUIRE(run_loop_until([&] { return ended.load() == 21; }));
+  CHECK(off_host.load() == 0);
+  CHECK_THROWS_AS(crash.get(), fp::worker_lost);
+  // The lost worker is replaced by the loop-driven side too.
+  CHECK(run_loop_until([&] { return pool.did_start_ok() && pool.worker_pids().size() == 2; }));
+  CHECK(pool.info().workers_lost == 1);
+  pool.stop();  // on the loop's thread: drives the runtime while the workers exit
+  CHECK(pool.state() == fp::pool_state::stopped);
+  CHECK(pool.worker_pids().empty());
 }
 
 TEST_CASE("workers start safely while other threads hammer malloc and the logger (restart x 100)") {

@@ -165,6 +165,12 @@ class process_pool {
                                             // worker_exited(pid, wait status)
   const std::string& name() const;
 
+  // register_with_event_loop (Celery prefork's): the parent's side (the fibers that feed, read,
+  // reap and replace the workers) runs on the calling thread, driven by `loop`, instead of a
+  // thread of its own. Call it on the loop's thread, before start(); start(), stop() and the
+  // destructor called on that thread drive the loop's runtime while they wait for workers.
+  void register_with_event_loop(event_loop& loop);
+
  private:
   // remote_call: the function each job of a map runs (checks the task name at once).
   std::function<std::string(const std::string&)> remote_call(std::string_view task, job_options& opts);

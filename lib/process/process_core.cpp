@@ -152,6 +152,18 @@ void process_core::restart() {
   for (auto& l : fresh) l->said_hello.wait();
 }
 
+void process_core::register_with_event_loop(event_loop& loop) {
+  {
+    std::lock_guard lk(mu_);
+    if (started_)
+      throw error("fiberpool: register_with_event_loop() on process_pool '" + opts_.name +
+                  "', which was already started; register before start()");
+  }
+  // Every fiber of ours (readers, writers, kill deadlines, the jobs' waits) lives on the parent
+  // pool's runtime, which from here on is hosted on the loop's thread.
+  parent_.register_with_event_loop(loop);
+}
+
 bool process_core::did_start_ok() const {
   if (!parent_.did_start_ok()) return false;
   std::lock_guard lk(mu_);

@@ -59,6 +59,7 @@ class process_core {
   void terminate();
   void restart();
   bool did_start_ok() const;
+  void register_with_event_loop(event_loop& loop);
   void grow(std::size_t n);
   void shrink(std::size_t n);
   std::size_t num_processes() const;

@@ -54,6 +54,7 @@ pool_info process_pool::info() const { return core_->info(); }
 std::vector<job_info> process_pool::jobs() const { return core_->jobs(); }
 std::vector<int> process_pool::worker_pids() const { return core_->worker_pids(); }
 signal_bus& process_pool::signals() { return core_->parent().signals(); }
+void process_pool::register_with_event_loop(event_loop& loop) { core_->register_with_event_loop(loop); }
 const std::string& process_pool::name() const { return core_->opts().name; }
 task_pool& process_pool::parent_pool() { return core_->parent(); }
 
