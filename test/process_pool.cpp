@@ -83,6 +83,17 @@ void register_tasks() {
     }
     return "again";
   });
+  // fork_then_abort: forks a child that keeps the worker's socket open (fork without exec) and
+  // sleeps, writes its pid to <payload dir>/grandchild, then aborts the worker.
+  fp::register_task("fork_then_abort", [](std::string_view dir) -> std::string {
+    int child = ::fork();
+    if (child == 0) {
+      ::sleep(120);
+      ::_exit(0);
+    }
+    std::ofstream(std::string(dir) + "/grandchild") << child;
+    std::abort();
+  });
   fp::register_task("grow_memory", [](std::string_view) {
     static std::vector<std::string> kept;
     kept.emplace_back(8 << 20, 'x');  // 8 MiB that stays
@@ -295,6 +306,46 @@ TEST_CASE("a worker killed from outside ends its running jobs worker_lost; reque
     CHECK_THROWS_AS(j.get(), fp::worker_lost);
     CHECK(pool.info().workers_lost == 3);
   }
+}
+
+TEST_CASE("a worker that dies while a process it forked keeps its socket open is still lost at once") {
+  fp::process_pool pool(small(1));
+  pool.start();
+  auto dir = marker_dir() + "/fork";
+  std::filesystem::create_directories(dir);
+  auto job = pool.apply("fork_then_abort", dir);
+  CHECK_THROWS_AS(job.get(), fp::worker_lost);
+  int grandchild = 0;
+  std::ifstream(dir + "/grandchild") >> grandchild;
+  REQUIRE(grandchild > 0);
+  // It still held the worker's end of the socket: the death was seen through the pidfd.
+  CHECK(process_exists(grandchild));
+  ::kill(grandchild, SIGKILL);
+  ::waitpid(grandchild, nullptr, 0);  // ours only if this process is a subreaper; harmless if not
+  CHECK(pool.apply("echo", "next").get() == "next");
+  CHECK(pool.info().workers_lost == 1);
+}
+
+TEST_CASE("with SIGCHLD ignored, a lost worker's jobs still end worker_lost and say why its status is unknown") {
+  struct sigaction ignore{}, old{};
+  ignore.sa_handler = SIG_IGN;
+  REQUIRE(::sigaction(SIGCHLD, &ignore, &old) == 0);
+  {
+    fp::process_pool pool(small(1));
+    pool.start();
+    try {
+      pool.apply("abort", "").get();
+      FAIL("get() returned");
+    } catch (const fp::worker_lost& e) {
+      CHECK(std::string(e.what()).find("SIGCHLD") != std::string::npos);
+      CHECK(e.term_signal() == 0);
+      CHECK(e.exit_code() == -1);
+    }
+    CHECK(pool.apply("echo", "next").get() == "next");
+    pool.stop();  // its worker exits cleanly; that is not counted as lost though its status is unknown
+    CHECK(pool.info().workers_lost == 1);
+  }
+  ::sigaction(SIGCHLD, &old, nullptr);
 }
 
 TEST_CASE("a hard time limit ends a job in a CPU loop terminated: its worker is killed and replaced") {

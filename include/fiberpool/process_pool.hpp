@@ -162,7 +162,8 @@ class process_pool {
   std::vector<job_info> jobs() const;       // + the worker pid of a running job
   std::vector<int> worker_pids() const;
   signal_bus& signals();                    // the internal pool's, plus worker_started(pid) and
-                                            // worker_exited(pid, wait status)
+                                            // worker_exited(pid, wait status; -1 if SIGCHLD
+                                            // is ignored and the kernel reaped it)
   const std::string& name() const;
 
   // register_with_event_loop (Celery prefork's): the parent's side (the fibers that feed, read,

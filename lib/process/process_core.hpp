@@ -29,9 +29,9 @@ struct in_flight {
   int wait_status = 0;
 };
 
-// The parent's side of one worker process. Two fibers of the parent's runtime serve it: a reader
-// (frames in; at the end of the stream it reaps the process) and a writer (the outbox out, so
-// frames queued while a write waits go out in one batch).
+// The parent's side of one worker process. Three fibers of the parent's runtime serve it: a
+// reader (frames in; at the end of the stream it reaps the process), a writer (the outbox out, so
+// frames queued while a write waits go out in one batch) and an exit watcher (its pidfd).
 struct worker_link {
   enum class phase { starting, ready, retiring, gone };
   int pid = -1, pidfd = -1, sock = -1;
@@ -45,6 +45,7 @@ struct worker_link {
   fiberpool::event outbox_ready;
   fiberpool::event said_hello;  // also set when it is gone
   fiberpool::event gone;
+  fiberpool::event exited;      // its pidfd turned readable (watch_exit)
   ~worker_link();
 };
 
@@ -95,6 +96,7 @@ class process_core {
   void retire(worker_link& l);             // mu_ held: let_go, and a replacement started
   void read_frames(std::shared_ptr<worker_link> l);
   void write_frames(std::shared_ptr<worker_link> l);
+  void watch_exit(std::shared_ptr<worker_link> l);
   void on_frame(const std::shared_ptr<worker_link>& l, const frames::reader::frame& f);
   void on_gone(const std::shared_ptr<worker_link>& l, int wait_status);
   void arm_kill(const std::shared_ptr<worker_link>& l, std::uint64_t job);

@@ -95,6 +95,9 @@ std::string exit_text(int status) {
     const char* name = ::strsignal(sig);
     return "was killed by signal " + std::to_string(sig) + (name ? std::string(" (") + name + ")" : std::string());
   }
+  if (status == unknown_wait_status)
+    return "ended, how is unknown: SIGCHLD is set to SIG_IGN in this process, so the kernel reaped it "
+           "(restore SIGCHLD's default action to see workers' exit codes and signals)";
   return "ended with wait status " + std::to_string(status);
 }
 

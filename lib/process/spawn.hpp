@@ -23,6 +23,10 @@ struct spawned {
 // lock) instead of fork(): the parent has threads. Throws std::system_error.
 spawned spawn_worker(std::size_t jobs_per_process, bool report_rss, std::size_t max_result);
 
+// The wait status of a worker the kernel reaped before we could: SIGCHLD is set to SIG_IGN in
+// this process. None of WIFEXITED, WIFSIGNALED, WIFSTOPPED holds for it.
+inline constexpr int unknown_wait_status = -1;
+
 // exit_text: "exited with code 3", "was killed by signal 9 (Killed)".
 std::string exit_text(int wait_status);
 

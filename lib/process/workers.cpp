@@ -1,6 +1,6 @@
-// workers: each worker process's two fibers in the parent (reader, writer), its hello, its
-// jobs' ends, its death (noticed at the end of its socket's stream, reaped through its pidfd) and
-// its replacement.
+// workers: each worker process's three fibers in the parent (reader, writer, exit watcher), its
+// hello, its jobs' ends, its death (its pidfd turns readable, its socket's stream ends) and its
+// replacement.
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -84,6 +84,7 @@ void process_core::add_worker() {
   SPDLOG_LOGGER_DEBUG(log_, "fiberpool: process_pool '{}' started worker {}", opts_.name, l->pid);
   run_service([this, l] { read_frames(l); });
   run_service([this, l] { write_frames(l); });
+  run_service([this, l] { watch_exit(l); });
 }
 
 void process_core::let_go(worker_link& l) {
@@ -162,11 +163,23 @@ void process_core::read_frames(std::shared_ptr<worker_link> l) {
       break;
     }
   }
-  // The stream ended: the process has exited or is about to. Its pidfd turns readable then.
-  io::wait_readable(l->pidfd);
+  // The stream ended: the process has exited or is about to (watch_exit says when).
+  l->exited.wait();
   int status = 0;
-  while (::waitpid(l->pid, &status, 0) < 0 && errno == EINTR) {}
+  pid_t reaped;
+  while ((reaped = ::waitpid(l->pid, &status, 0)) < 0 && errno == EINTR) {}
+  if (reaped < 0) status = unknown_wait_status;  // ECHILD: SIGCHLD is ignored, the kernel reaped it
   on_gone(l, status);
+}
+
+void process_core::watch_exit(std::shared_ptr<worker_link> l) {
+  // The end of the socket's stream is not enough: a process the task forked without exec holds a
+  // copy of the worker's end and keeps the stream open after the worker died. The pidfd says
+  // when the worker itself exited; shutting our read side then lets the reader take what the
+  // worker sent and see the stream end.
+  io::wait_readable(l->pidfd);
+  ::shutdown(l->sock, SHUT_RD);
+  l->exited.set();
 }
 
 void process_core::on_frame(const std::shared_ptr<worker_link>& l, const frames::reader::frame& f) {
@@ -217,8 +230,8 @@ void process_core::on_gone(const std::shared_ptr<worker_link>& l, int status) {
       if (!job->abandoned) lost.push_back(job);
     // Expected: a worker let go that exited cleanly, or one terminate() killed with no job of
     // its own left (the killed jobs it held have ended already).
-    expected = (l->now == worker_link::phase::retiring && l->jobs.empty() && WIFEXITED(status) &&
-                WEXITSTATUS(status) == 0) ||
+    const bool clean = (WIFEXITED(status) && WEXITSTATUS(status) == 0) || status == unknown_wait_status;
+    expected = (l->now == worker_link::phase::retiring && l->jobs.empty() && clean) ||
                (killing_all_ && lost.empty());
     const bool replace = !letting_go_ && l->now != worker_link::phase::retiring;
     l->now = worker_link::phase::gone;
