@@ -1,24 +1,28 @@
 // worker_main: run_if_worker, and the life of a worker process: jobs from the parent's socket run
-// as jobs of a task_pool of this process, and each job's end goes back as one frame.
+// as jobs of a task_pool of this process, and each job's end goes back as one frame, batched.
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <memory>
-#include <condition_variable>
 #include <mutex>
-#include <thread>
 #include <string>
+#include <system_error>
 #include <unordered_map>
 #include <unordered_set>
-#include <cstdio>
-#include <limits>
-#include <fcntl.h>
+#include <utility>
+#include <vector>
 
+#include <fiberpool/io.hpp>
 #include <fiberpool/process_pool.hpp>
+#include <fiberpool/sync.hpp>
 #include <fiberpool/task_pool.hpp>
 
 #include "log/describe.hpp"
@@ -36,90 +40,96 @@ std::uint64_t resident_bytes() {
   return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
 }
 
-// to_parent: the socket's writing side, shared by every job's end. Frames queue in an outbox
-// that one thread writes out, so ends that come while a write is under way leave in one batch
-// (a send() per job would cost more than the job). A write that fails means the parent is gone:
-// the worker has nobody left to serve.
+// to_parent: the socket's writing side, shared by every job's end. Frames queue in an outbox that
+// one fiber of the worker's runtime writes out, so the ends of the jobs that ran since its last
+// write leave in one send() (a send() per job would cost more than the job). A write that fails
+// means the parent is gone: the worker has nobody left to serve.
 class to_parent {
  public:
-  explicit to_parent(int fd) : fd_(fd), writer_([this] { write_out(); }) {}
-  ~to_parent() {
-    {
-      std::lock_guard lk(mu_);
-      closing_ = true;
-    }
-    ready_.notify_one();
-    writer_.join();  // after the last frame queued has been written
+  // Its own descriptor: fiberpool's I/O takes one waiter per descriptor, and the reader has fd.
+  explicit to_parent(int fd) : fd_(::fcntl(fd, F_DUPFD_CLOEXEC, 0)) {
+    if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "fiberpool: worker: dup of its socket");
   }
-  void send(const std::string& frame) {
+  ~to_parent() { ::close(fd_); }
+  to_parent(const to_parent&) = delete;
+  to_parent& operator=(const to_parent&) = delete;
+
+  void send(std::string_view frame) {
     {
       std::lock_guard lk(mu_);
       outbox_.append(frame);
     }
-    ready_.notify_one();
+    ready_.set();
   }
+  // finish: write what is queued, then write_out() returns and drained() is set.
+  void finish() {
+    {
+      std::lock_guard lk(mu_);
+      closing_ = true;
+    }
+    ready_.set();
+  }
+  fiberpool::event& drained() { return drained_; }
 
- private:
-  void write_out() noexcept {
+  // write_out: the writer fiber.
+  void write_out() {
     std::string batch;
     for (;;) {
+      ready_.wait();
       {
-        std::unique_lock lk(mu_);
-        ready_.wait(lk, [&] { return closing_ || !outbox_.empty(); });
-        if (outbox_.empty()) return;  // closing, and everything is written
+        std::lock_guard lk(mu_);
+        ready_.clear();
+        if (outbox_.empty() && closing_) break;
         batch.swap(outbox_);
       }
       for (std::size_t done = 0; done < batch.size();) {
-        ssize_t n = ::send(fd_, batch.data() + done, batch.size() - done, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) ::_exit(0);
-        done += static_cast<std::size_t>(n);
+        ssize_t n = ::send(fd_, batch.data() + done, batch.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) done += static_cast<std::size_t>(n);
+        else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) io::wait_writable(fd_);
+        else if (n < 0 && errno == EINTR) continue;
+        else ::_exit(0);
       }
       batch.clear();
     }
+    drained_.set();
   }
 
+ private:
   int fd_;
   std::mutex mu_;
-  std::condition_variable ready_;
   std::string outbox_;
   bool closing_ = false;
-  std::thread writer_;  // last: started once the rest is ready
+  fiberpool::event ready_;
+  fiberpool::event drained_;
 };
 
+// worker: one thread runs everything that touches jobs: the runtime's, where a reader fiber
+// applies each job as its frame arrives (no wake-up of another thread per job) and a writer fiber
+// sends their ends. The process's main thread only watches the socket for the parent's hang-up,
+// so a parent that is gone ends the worker even while a job loops without a cancellation point.
 class worker {
  public:
   worker(int fd, std::size_t jobs, bool report_rss, std::size_t max_result)
       : fd_(fd), report_rss_(report_rss), max_result_(max_result), out_(fd), pool_(pool_options_for(jobs)) {}
-  ~worker() {
-    if (stopper_.joinable()) stopper_.join();
-  }
 
   int serve() {
     std::string hello;
     frames::put_hello(hello, static_cast<int>(::getpid()));
     out_.send(hello);
     pool_.start();
-    frames::reader in(std::numeric_limits<std::uint32_t>::max());  // the parent is trusted
-    char buf[64 * 1024];
+    pool_.runtime().post([this] { out_.write_out(); });
+    pool_.runtime().post([this] { read_frames(); });
     for (;;) {
-      ssize_t n = ::read(fd_, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        // Retired and every job has ended and reported (the stopper shut our reading side).
-        if (stopped_.load()) {
-          stopper_.join();
-          return 0;
-        }
-        // The parent closed the socket or died: stop at once, whatever the jobs are doing (one
-        // may be in a CPU loop), as a Celery child does when its parent is gone.
-        ::_exit(0);
+      // POLLRDHUP alone: frames arriving do not wake this thread, a hang-up does (the parent
+      // closed its end or died), and so does our own shutdown of the reading side once retired.
+      pollfd p{fd_, POLLRDHUP, 0};
+      if (::poll(&p, 1, -1) < 0) {
+        if (errno == EINTR) continue;
+        ::_exit(1);
       }
-      in.feed(std::string_view(buf, static_cast<std::size_t>(n)));
-      while (auto f = in.next()) {
-        if (f->what == frames::kind::retire) retire();
-        else handle(*f);
-      }
+      if (stopped_.load()) return 0;  // retired: every job ended and reported
+      // The parent is gone: stop at once, whatever the jobs are doing, as a Celery child does.
+      ::_exit(0);
     }
   }
 
@@ -133,15 +143,40 @@ class worker {
     return o;
   }
 
+  // read_frames: the reader fiber. It ends with the stream (the parent gone, or our reading side
+  // shut after retiring); the main thread decides what that means.
+  void read_frames() {
+    frames::reader in(std::numeric_limits<std::uint32_t>::max());  // the parent is trusted
+    std::vector<char> buf(64 * 1024);
+    for (;;) {
+      ssize_t n = ::recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT);
+      if (n > 0) {
+        in.feed(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+        while (auto f = in.next()) {
+          if (f->what == frames::kind::retire) retire();
+          else handle(*f);
+        }
+      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        io::wait_readable(fd_);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else {
+        return;
+      }
+    }
+  }
+
   // retire: no more jobs; the ones running end and report while kill frames are still read (a
   // stop_for() or hard limit of the parent reaches them), then the reading side is shut.
   void retire() {
-    if (stopper_.joinable()) return;
+    if (std::exchange(retiring_, true)) return;
     pool_.close();
-    stopper_ = std::thread([this] {
-      pool_.stop();
+    pool_.runtime().post([this] {
+      pool_.waitall();
+      out_.finish();
+      out_.drained().wait();
       stopped_ = true;
-      ::shutdown(fd_, SHUT_RD);
+      ::shutdown(fd_, SHUT_RD);  // the reader sees the stream end, the main thread the hang-up
     });
   }
 
@@ -189,7 +224,6 @@ class worker {
         frames::put_done(frame, id, frames::outcome::failed, rss, type_name(e), describe(e));
       out_.send(frame);
     };
-    std::lock_guard lk(mu_);
     auto j = pool_.apply(std::move(o), [fn, result, payload = std::string(r.payload), max = max_result_] {
       *result = (*fn)(payload);
       if (result->size() > max)
@@ -197,7 +231,8 @@ class worker {
                                " bytes is above the pool's max_payload of " + std::to_string(max) +
                                "; raise max_payload or return less");
     });
-    // The job may have ended already (on the pool's thread): then there is nothing to kill.
+    // The job may have ended already: then there is nothing to kill.
+    std::lock_guard lk(mu_);
     if (!ended_early_.erase(id)) local_ids_.emplace(id, j.id());
   }
 
@@ -205,7 +240,7 @@ class worker {
   bool report_rss_;
   std::size_t max_result_;
   std::atomic<bool> stopped_{false};
-  std::thread stopper_;
+  bool retiring_ = false;  // the reader fiber's
   to_parent out_;
   std::mutex mu_;
   std::unordered_map<std::uint64_t, job_id> local_ids_;  // parent's job id -> ours, while running
