@@ -430,6 +430,25 @@ TEST_CASE("max_tasks_per_child and max_memory_per_child replace workers between 
   }
 }
 
+TEST_CASE("workers recycled after every job while jobs keep ending: every job ends, every worker leaves") {
+  // A worker retires while the ends of its other jobs are still being written: the last of them
+  // must go out before it exits (a missed wake-up of its writer once left it waiting forever).
+  for (std::size_t per : {1u, 2u, 4u}) {
+    CAPTURE(per);
+    auto o = small(2, per);
+    o.max_tasks_per_child = 1;
+    fp::process_pool pool(o);
+    pool.start();
+    std::vector<fp::job<std::string>> jobs;
+    for (int i = 0; i < 60; ++i) jobs.push_back(pool.apply("echo", std::to_string(i)));
+    for (int i = 0; i < 60; ++i) CHECK(jobs[i].get() == std::to_string(i));
+    pool.stop();
+    CHECK(pool.worker_pids().empty());
+    CHECK(pool.info().workers_lost == 0);
+    CHECK(pool.info().succeeded == 60);
+  }
+}
+
 TEST_CASE("map and map_unordered run a task over lazily pulled payloads") {
   fp::process_pool pool(small(2, 2));
   pool.start();

@@ -27,6 +27,7 @@
 
 #include "log/describe.hpp"
 #include "process/frames.hpp"
+#include "process/gather.hpp"
 #include "process/spawn.hpp"
 #include "process/task_registry.hpp"
 
@@ -75,12 +76,21 @@ class to_parent {
   void write_out() {
     std::string batch;
     for (;;) {
-      ready_.wait();
       {
+        // Cleared before the outbox is looked at, under the lock send() and finish() take: what
+        // they add after this sets it again, and the wait below returns at once.
         std::lock_guard lk(mu_);
         ready_.clear();
         if (outbox_.empty() && closing_) break;
         batch.swap(outbox_);
+      }
+      if (batch.empty()) {
+        ready_.wait();
+        let_frames_gather([&] {
+          std::lock_guard lk(mu_);
+          return outbox_.size();
+        });
+        continue;
       }
       for (std::size_t done = 0; done < batch.size();) {
         ssize_t n = ::send(fd_, batch.data() + done, batch.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);

@@ -18,6 +18,7 @@
 
 #include <fiberpool/io.hpp>
 
+#include "process/gather.hpp"
 #include "process/process_core.hpp"
 #include "process/spawn.hpp"
 
@@ -106,6 +107,10 @@ void process_core::write_frames(std::shared_ptr<worker_link> l) {
   std::string out;
   for (;;) {
     l->outbox_ready.wait();
+    let_frames_gather([&] {
+      std::lock_guard lk(mu_);
+      return l->outbox.size();
+    });
     {
       std::lock_guard lk(mu_);
       l->outbox_ready.clear();
