@@ -259,9 +259,13 @@ void process_core::on_gone(const std::shared_ptr<worker_link>& l, int status) {
   l->outbox_ready.set();                 // and one waiting for frames
   l->said_hello.set();
   l->gone.set();
-  if (!expected)
-    SPDLOG_LOGGER_WARN(log_, "fiberpool: process_pool '{}': worker {} {}{}", opts_.name, l->pid, exit_text(status),
-                       lost.empty() ? std::string() : "; its " + std::to_string(lost.size()) + " job(s) end worker_lost");
+  // One line per incident: a worker that took jobs with it is told by each job's own end (the
+  // pool logs a failed job, and a requeue says so), which names this worker and how it ended.
+  if (!expected && lost.empty())
+    SPDLOG_LOGGER_WARN(log_, "fiberpool: process_pool '{}': worker {} {}", opts_.name, l->pid, exit_text(status));
+  else if (!expected)
+    SPDLOG_LOGGER_INFO(log_, "fiberpool: process_pool '{}': worker {} {}; its {} job(s) end worker_lost", opts_.name,
+                       l->pid, exit_text(status), lost.size());
   for (auto& job : lost) {
     job->lost = true;
     job->wait_status = status;
