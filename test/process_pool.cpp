@@ -15,6 +15,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <random>
 #include <fstream>
 #include <set>
 #include <stdexcept>
@@ -305,6 +307,63 @@ TEST_CASE("a worker killed from outside ends its running jobs worker_lost; reque
     auto j = pool.apply("abort", "");
     CHECK_THROWS_AS(j.get(), fp::worker_lost);
     CHECK(pool.info().workers_lost == 3);
+  }
+}
+
+TEST_CASE("300 mixed jobs with random crashes: every job ends exactly once, and the pool keeps its size") {
+  for (bool requeue : {false, true}) {
+    CAPTURE(requeue);
+    auto o = small(2, 2);  // two jobs per worker: a crash takes a bystander with it
+    o.requeue_on_worker_lost = requeue;
+    fp::process_pool pool(o);
+    pool.start();
+    std::mutex mu;
+    std::map<fp::job_id, int> ends;  // on_ended calls per job
+    fp::job_options counted;
+    counted.on_ended = [&](fp::job_id id, fp::job_state, std::exception_ptr) {
+      std::lock_guard lk(mu);
+      ++ends[id];
+    };
+    std::mt19937 rng(requeue ? 12 : 11);
+    const char* crashes[] = {"abort", "segv", "exit3"};
+    struct applied {
+      fp::job<std::string> job;
+      std::string kind, payload;
+    };
+    std::vector<applied> all;
+    for (int i = 0; i < 300; ++i) {
+      const unsigned roll = rng() % 100;
+      std::string kind = roll < 8 ? crashes[rng() % 3] : roll < 16 ? "throw" : roll < 30 ? "sleep" : "echo";
+      std::string payload = kind == "sleep" ? std::to_string(rng() % 5) : std::to_string(i);
+      all.push_back({pool.apply(kind, payload, counted), kind, payload});
+    }
+    std::size_t lost = 0;
+    for (auto& a : all) {
+      CAPTURE(a.kind);
+      try {
+        auto r = a.job.get();
+        CHECK(a.kind != "throw");
+        CHECK(r == (a.kind == "sleep" ? std::string("slept") : a.payload));
+      } catch (const fp::worker_lost&) {
+        ++lost;  // a crash, or a bystander of one (twice, with requeue)
+      } catch (const fp::remote_error& e) {
+        CHECK(a.kind == "throw");
+        CHECK(e.type() == "std::runtime_error");
+      }
+      if (a.kind != "echo" && a.kind != "sleep" && a.kind != "throw") CHECK(a.job.state() == fp::job_state::failed);
+    }
+    pool.stop();
+    {
+      std::lock_guard lk(mu);
+      CHECK(ends.size() == all.size());
+      for (auto& [id, n] : ends) CHECK_MESSAGE(n == 1, "job ", id, " ended ", n, " times");
+    }
+    auto info = pool.info();
+    CHECK(info.succeeded + info.failed == all.size());
+    CHECK(info.workers_lost >= 1);
+    // Each lost worker took at least the job that crashed it, which a requeue runs (and crashes) twice.
+    CHECK(lost * (requeue ? 2 : 1) >= info.workers_lost);
+    CHECK(pool.num_processes() == 2);
   }
 }
 
