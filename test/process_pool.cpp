@@ -440,6 +440,58 @@ TEST_CASE("stop() right after a hard limit killed a looping job still kills its 
   for (int p : pids) CHECK_FALSE(process_exists(p));
 }
 
+// running_in_worker: waits until the pool's first job has reached a worker.
+void wait_running_in_worker(fp::process_pool& pool) {
+  for (auto until = fp::clock::now() + 30s; fp::clock::now() < until; std::this_thread::sleep_for(1ms)) {
+    auto jobs = pool.jobs();
+    if (!jobs.empty() && jobs[0].worker_pid != 0) return;
+  }
+  FAIL("no job reached a worker within 30 s");
+}
+
+TEST_CASE("close, stop_for and terminate end jobs as task_pool's do, with the pool signals, and the workers go") {
+  SUBCASE("close: apply() throws pool_closed, the jobs applied go on; stop() then lets the workers go") {
+    fp::process_pool pool(small(1));
+    int started = 0, pre = 0, post = 0;
+    fp::scoped_connection a = pool.signals().pool_started.connect([&](fp::task_pool&) { ++started; });
+    fp::scoped_connection b = pool.signals().pool_preshutdown.connect([&](fp::task_pool&) { ++pre; });
+    fp::scoped_connection c = pool.signals().pool_postshutdown.connect([&](fp::task_pool&) { ++post; });
+    pool.start();
+    CHECK(started == 1);
+    auto job = pool.apply("sleep", "50");
+    pool.close();
+    CHECK_THROWS_AS(pool.apply("echo", "late"), fp::pool_closed);
+    CHECK(job.get() == "slept");
+    pool.stop();
+    CHECK(pre == 1);
+    CHECK(post == 1);
+    CHECK(pool.state() == fp::pool_state::stopped);
+    CHECK(pool.worker_pids().empty());
+  }
+  SUBCASE("stop_for: a job in a CPU loop ends terminated, stop_for returns false, its worker is killed") {
+    auto o = small(1);
+    o.kill_grace = 200ms;
+    fp::process_pool pool(o);
+    pool.start();
+    auto spin = pool.apply("spin", "");
+    wait_running_in_worker(pool);
+    CHECK_FALSE(pool.stop_for(100ms));
+    CHECK(spin.state() == fp::job_state::terminated);
+    CHECK(pool.worker_pids().empty());
+  }
+  SUBCASE("terminate: the queued job is cancelled, the running one terminated, every worker gone") {
+    fp::process_pool pool(small(1));
+    pool.start();
+    auto running = pool.apply("sleep", "60000");
+    auto queued = pool.apply("echo", "later");
+    wait_running_in_worker(pool);
+    pool.terminate();
+    CHECK(running.state() == fp::job_state::terminated);
+    CHECK(queued.state() == fp::job_state::cancelled);
+    CHECK(pool.worker_pids().empty());
+  }
+}
+
 TEST_CASE("terminate_job kills a running job in its worker at a cancellation point; the worker lives on") {
   fp::process_pool pool(small(1));
   pool.start();
