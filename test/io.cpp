@@ -342,6 +342,62 @@ TEST_CASE("wait_readable: returns once readable, times out at its deadline, chec
   });
 }
 
+TEST_CASE("fd_watch keeps an fd registered across waits: a reader of a pipe, byte after byte") {
+  with_threads([](std::size_t threads) {
+    pipe_pair p;
+    task_pool pool(pool_opts(threads));
+    pool.start();
+    constexpr int bytes = 200;
+    event registered;
+    auto reader = pool.apply([&] {
+      io::fd_watch readable(p.r);
+      std::string got;
+      while (got.size() < bytes) {
+        char c;
+        ssize_t n = ::read(p.r, &c, 1);
+        if (n == 1) {
+          got += c;
+          continue;
+        }
+        REQUIRE(errno == EAGAIN);
+        readable.wait_readable(clock::now() + patience);
+        // Registered now, and it stays so: a one-off wait on the same fd is refused.
+        if (!registered.is_set()) {
+          CHECK_THROWS_WITH_AS(io::wait_readable(p.r, clock::now() + 1ms), doctest::Contains("already registered"),
+                               io_error);
+          registered.set();
+        }
+      }
+      return got;
+    });
+    std::string sent;
+    for (int i = 0; i < bytes; ++i) {
+      char c = static_cast<char>('a' + i % 26);
+      sent += c;
+      REQUIRE(::write(p.w, &c, 1) == 1);
+      if (i % 16 == 0) std::this_thread::yield();
+    }
+    CHECK(reader.get() == sent);
+    CHECK(registered.is_set());
+    // Gone with the watch: a one-off wait registers the fd again.
+    REQUIRE(::write(p.w, "z", 1) == 1);
+    pool.apply([&] { io::wait_readable(p.r, clock::now() + patience); }).get();
+    CHECK_THROWS_AS(io::fd_watch(-1), std::invalid_argument);
+    pool.stop();
+  });
+}
+
+TEST_CASE("fd_watch on a plain thread blocks it in poll") {
+  pipe_pair p;
+  io::fd_watch readable(p.r);
+  CHECK_THROWS_AS(readable.wait_readable(clock::now() + 10ms), timed_out);
+  REQUIRE(::write(p.w, "a", 1) == 1);
+  readable.wait_readable(clock::now() + patience);
+  io::fd_watch moved = std::move(readable);
+  CHECK(moved.fd() == p.r);
+  CHECK(readable.fd() == -1);
+}
+
 TEST_CASE("wait_readable on a plain thread blocks it in poll") {
   pipe_pair p;
   CHECK_THROWS_AS(io::wait_readable(p.r, clock::now() + 10ms), timed_out);

@@ -46,6 +46,30 @@ namespace io {
 void wait_readable(int fd, std::optional<clock::time_point> deadline = {});
 void wait_writable(int fd, std::optional<clock::time_point> deadline = {});
 
+// fd_watch: a bare fd (a pipe, a Unix socket, an eventfd, a pidfd) kept registered with the
+// runtime's poller between waits. wait_readable() / wait_writable() above register the fd and
+// remove it again around every wait, two epoll_ctl calls each time; a loop that waits on the same
+// fd over and over (a socket's reader) holds an fd_watch instead. It does not own the fd: destroy
+// the watch before closing it. As above, one waiter per direction at a time; outside a runtime's
+// fiber the waits block the thread in poll(2).
+class fd_watch {
+ public:
+  explicit fd_watch(int fd);  // registers on the first wait; std::invalid_argument for fd < 0
+  fd_watch(fd_watch&& other) noexcept;
+  fd_watch& operator=(fd_watch&& other) noexcept;
+  ~fd_watch();                // unregisters; a fiber still waiting wakes with io_error (EBADF)
+
+  void wait_readable(std::optional<clock::time_point> deadline = {});
+  void wait_writable(std::optional<clock::time_point> deadline = {});
+  int fd() const noexcept { return fd_; }
+
+ private:
+  void release() noexcept;
+  int fd_ = -1;
+  std::uint64_t registration_ = 0;  // the poller's token (0: not registered yet)
+  std::shared_ptr<void> poller_;    // the poller it is registered with, kept alive by us
+};
+
 class tcp_listener;
 
 // A connected TCP socket: non-blocking underneath, TCP_NODELAY, and writes that never raise

@@ -1,4 +1,5 @@
-// io_wait: io::wait_readable / wait_writable, and the waits tcp_stream retries its calls after.
+// io_wait: io::wait_readable / wait_writable, io::fd_watch, and the waits tcp_stream retries its
+// calls after.
 #include "hub/io_wait.hpp"
 
 #include <cerrno>
@@ -6,6 +7,8 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <system_error>
 
 #include <poll.h>
 
@@ -64,6 +67,29 @@ void wait_registered(io_poller& poller, std::uint64_t token, direction dir,
   }
 }
 
+void wait_persistent(int fd, std::uint64_t& registration, std::shared_ptr<void>& poller_slot, direction dir,
+                     std::optional<clock::time_point> deadline, const char* doing) {
+  std::string what = std::string(doing) + " on fd " + std::to_string(fd);
+  io_poller* poller = io_poller::current();
+  if (!poller) return wait_on_thread(fd, dir, deadline, what);
+  if (poller_slot.get() != poller) {
+    unregister(fd, registration, poller_slot);
+    try {
+      registration = poller->add(fd);
+    } catch (const std::system_error& e) {
+      throw io_error(e.code().value(), "registering fd " + std::to_string(fd) + " for I/O");
+    }
+    poller_slot = poller->shared_from_this();
+  }
+  wait_registered(*poller, registration, dir, deadline, what);
+}
+
+void unregister(int fd, std::uint64_t& registration, std::shared_ptr<void>& poller_slot) noexcept {
+  if (poller_slot) static_cast<io_poller*>(poller_slot.get())->remove(fd, registration);
+  poller_slot.reset();
+  registration = 0;
+}
+
 void wait_on_thread(int fd, direction dir, std::optional<clock::time_point> deadline, const std::string& what) {
   pollfd p{fd, static_cast<short>(dir == direction::read ? POLLIN : POLLOUT), 0};
   for (;;) {
@@ -89,6 +115,37 @@ void wait_readable(int fd, std::optional<clock::time_point> deadline) {
 
 void wait_writable(int fd, std::optional<clock::time_point> deadline) {
   hub::wait_fd(fd, hub::direction::write, deadline);
+}
+
+fd_watch::fd_watch(int fd) : fd_(fd) {
+  if (fd < 0) throw std::invalid_argument("fiberpool: io::fd_watch needs an open fd");
+}
+
+fd_watch::fd_watch(fd_watch&& o) noexcept
+    : fd_(std::exchange(o.fd_, -1)), registration_(std::exchange(o.registration_, 0)), poller_(std::move(o.poller_)) {}
+
+fd_watch& fd_watch::operator=(fd_watch&& o) noexcept {
+  if (this != &o) {
+    release();
+    fd_ = std::exchange(o.fd_, -1);
+    registration_ = std::exchange(o.registration_, 0);
+    poller_ = std::move(o.poller_);
+  }
+  return *this;
+}
+
+fd_watch::~fd_watch() { release(); }
+
+void fd_watch::release() noexcept {
+  if (fd_ >= 0) hub::unregister(fd_, registration_, poller_);
+}
+
+void fd_watch::wait_readable(std::optional<clock::time_point> deadline) {
+  hub::wait_persistent(fd_, registration_, poller_, hub::direction::read, deadline, "waiting to read");
+}
+
+void fd_watch::wait_writable(std::optional<clock::time_point> deadline) {
+  hub::wait_persistent(fd_, registration_, poller_, hub::direction::write, deadline, "waiting to write");
 }
 
 }  // namespace fiberpool::io

@@ -141,9 +141,7 @@ tcp_stream::~tcp_stream() { close(); }
 void tcp_stream::close() noexcept {
   if (fd_ < 0) return;
   // Unregister first: a fiber of ours still waiting on it wakes with EBADF, not a reused fd.
-  if (poller_) static_cast<io_poller*>(poller_.get())->remove(fd_, registration_);
-  poller_.reset();
-  registration_ = 0;
+  hub::unregister(fd_, registration_, poller_);
   ::close(std::exchange(fd_, -1));
 }
 
@@ -152,25 +150,6 @@ void tcp_stream::shutdown_write() {
   if (::shutdown(fd_, SHUT_WR) != 0) throw io_error(errno, "shutting down the write side of fd " + std::to_string(fd_));
 }
 
-// wait: for `dir` on our fd, through the calling runtime's poller (registering with it on first
-// use, or again if the stream moved to another runtime), or with poll(2) on a plain thread.
-static void wait_stream(int fd, std::uint64_t& registration, std::shared_ptr<void>& poller_slot, direction dir,
-                        std::optional<clock::time_point> deadline, const char* doing) {
-  std::string what = std::string(doing) + " on fd " + std::to_string(fd);
-  io_poller* poller = io_poller::current();
-  if (!poller) return hub::wait_on_thread(fd, dir, deadline, what);
-  if (poller_slot.get() != poller) {
-    if (poller_slot) static_cast<io_poller*>(poller_slot.get())->remove(fd, registration);
-    poller_slot.reset();
-    try {
-      registration = poller->add(fd);
-    } catch (const std::system_error& e) {
-      throw io_error(e.code().value(), "registering fd " + std::to_string(fd) + " for I/O");
-    }
-    poller_slot = poller->shared_from_this();
-  }
-  hub::wait_registered(*poller, registration, dir, deadline, what);
-}
 
 std::size_t tcp_stream::read_some(std::span<std::byte> buf) {
   if (fd_ < 0) throw io_error(EBADF, "read_some() on a closed tcp_stream");
@@ -181,7 +160,7 @@ std::size_t tcp_stream::read_some(std::span<std::byte> buf) {
     if (n >= 0) return static_cast<std::size_t>(n);
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) throw io_error(errno, "reading from fd " + std::to_string(fd_));
-    wait_stream(fd_, registration_, poller_, direction::read, deadline, "reading");
+    hub::wait_persistent(fd_, registration_, poller_, direction::read, deadline, "reading");
   }
 }
 
@@ -202,7 +181,7 @@ void tcp_stream::read_exact(std::span<std::byte> buf) {
                           " bytes read_exact() wanted");
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) throw io_error(errno, "reading from fd " + std::to_string(fd_));
-    wait_stream(fd_, registration_, poller_, direction::read, deadline, "reading");
+    hub::wait_persistent(fd_, registration_, poller_, direction::read, deadline, "reading");
   }
 }
 
@@ -228,7 +207,7 @@ void tcp_stream::write_all(std::span<const std::byte> data) {
     }
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) throw io_error(errno, "writing to fd " + std::to_string(fd_));
-    wait_stream(fd_, registration_, poller_, direction::write, deadline, "writing");
+    hub::wait_persistent(fd_, registration_, poller_, direction::write, deadline, "writing");
   }
 }
 
@@ -249,7 +228,7 @@ tcp_stream tcp_stream::connect(std::string_view host, std::uint16_t port, std::o
       continue;
     }
     // The connection completes in the background: writable means done, SO_ERROR says how.
-    wait_stream(s.fd_, s.registration_, s.poller_, direction::write, deadline, "connecting");
+    hub::wait_persistent(s.fd_, s.registration_, s.poller_, direction::write, deadline, "connecting");
     int err = 0;
     socklen_t len = sizeof err;
     if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
@@ -328,7 +307,7 @@ tcp_stream tcp_listener::accept() {
       case ENONET:
         continue;
       case EAGAIN:
-        wait_stream(stream_.fd_, stream_.registration_, stream_.poller_, direction::read, std::nullopt, "accepting");
+        hub::wait_persistent(stream_.fd_, stream_.registration_, stream_.poller_, direction::read, std::nullopt, "accepting");
         continue;
       case EMFILE:
       case ENFILE:

@@ -75,6 +75,7 @@ class to_parent {
   // write_out: the writer fiber.
   void write_out() {
     std::string batch;
+    io::fd_watch writable(fd_);
     for (;;) {
       {
         // Cleared before the outbox is looked at, under the lock send() and finish() take: what
@@ -95,7 +96,7 @@ class to_parent {
       for (std::size_t done = 0; done < batch.size();) {
         ssize_t n = ::send(fd_, batch.data() + done, batch.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) done += static_cast<std::size_t>(n);
-        else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) io::wait_writable(fd_);
+        else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) writable.wait_writable();
         else if (n < 0 && errno == EINTR) continue;
         else ::_exit(0);
       }
@@ -158,6 +159,7 @@ class worker {
   void read_frames() {
     frames::reader in(std::numeric_limits<std::uint32_t>::max());  // the parent is trusted
     std::vector<char> buf(64 * 1024);
+    io::fd_watch readable(fd_);  // registered once, not around every wait
     for (;;) {
       ssize_t n = ::recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT);
       if (n > 0) {
@@ -167,7 +169,7 @@ class worker {
           else handle(*f);
         }
       } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        io::wait_readable(fd_);
+        readable.wait_readable();
       } else if (n < 0 && errno == EINTR) {
         continue;
       } else {

@@ -105,6 +105,7 @@ void process_core::retire(worker_link& l) {
 
 void process_core::write_frames(std::shared_ptr<worker_link> l) {
   std::string out;
+  io::fd_watch writable(l->write_sock);
   for (;;) {
     l->outbox_ready.wait();
     let_frames_gather([&] {
@@ -122,7 +123,7 @@ void process_core::write_frames(std::shared_ptr<worker_link> l) {
       if (n > 0) {
         done += static_cast<std::size_t>(n);
       } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        io::wait_writable(l->write_sock);
+        writable.wait_writable();
       } else if (n < 0 && errno == EINTR) {
         continue;
       } else {
@@ -136,6 +137,7 @@ void process_core::write_frames(std::shared_ptr<worker_link> l) {
 void process_core::read_frames(std::shared_ptr<worker_link> l) {
   frames::reader in(opts_.max_payload + frames::overhead);
   std::vector<char> buf(64 * 1024);
+  io::fd_watch readable(l->sock);  // registered once, not around every wait
   const auto hello_by = clock::now() + opts_.start_timeout;
   for (;;) {
     ssize_t n = ::recv(l->sock, buf.data(), buf.size(), MSG_DONTWAIT);
@@ -160,7 +162,7 @@ void process_core::read_frames(std::shared_ptr<worker_link> l) {
       starting = !l->hello_seen;  // let go before its hello, it still has start_timeout to say it
     }
     try {
-      io::wait_readable(l->sock, starting ? std::optional<clock::time_point>(hello_by) : std::nullopt);
+      readable.wait_readable(starting ? std::optional<clock::time_point>(hello_by) : std::nullopt);
     } catch (const timed_out&) {
       SPDLOG_LOGGER_ERROR(log_, "fiberpool: process_pool '{}': worker {} did not say hello within start_timeout; "
                           "killed. Does main() call fiberpool::run_if_worker(argc, argv) first?", opts_.name, l->pid);
