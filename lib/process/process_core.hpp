@@ -1,6 +1,7 @@
 // process_core: the parent's side of a process_pool: its workers, and the jobs in flight to them.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -46,6 +47,7 @@ struct worker_link {
   fiberpool::event said_hello;  // also set when it is gone
   fiberpool::event gone;
   fiberpool::event exited;      // its pidfd turned readable (watch_exit)
+  std::atomic<bool> killed_here{false};  // we sent it SIGKILL (and logged why)
   ~worker_link();
 };
 
@@ -101,7 +103,7 @@ class process_core {
   void on_gone(const std::shared_ptr<worker_link>& l, int wait_status);
   void arm_kill(const std::shared_ptr<worker_link>& l, std::uint64_t job);
   void run_service(std::function<void()> fn);  // a fiber of the parent's runtime, counted
-  static void signal_worker(const worker_link& l, int sig) noexcept;
+  static void signal_worker(worker_link& l, int sig) noexcept;
   void let_workers_go(bool kill);          // after the parent pool stopped
   bool wait_workers_gone(std::optional<clock::duration> within);
   std::size_t keeping() const;             // mu_ held: links not retiring or gone

@@ -24,7 +24,8 @@
 
 namespace fiberpool::detail {
 
-void process_core::signal_worker(const worker_link& l, int sig) noexcept {
+void process_core::signal_worker(worker_link& l, int sig) noexcept {
+  if (sig == SIGKILL) l.killed_here = true;
   // Through its pidfd, not its pid: once reaped, a pid may already name another process.
   ::syscall(SYS_pidfd_send_signal, l.pidfd, sig, nullptr, 0);
 }
@@ -262,12 +263,17 @@ void process_core::on_gone(const std::shared_ptr<worker_link>& l, int status) {
   l->said_hello.set();
   l->gone.set();
   // One line per incident: a worker that took jobs with it is told by each job's own end (the
-  // pool logs a failed job, and a requeue says so), which names this worker and how it ended.
-  if (!expected && lost.empty())
-    SPDLOG_LOGGER_WARN(log_, "fiberpool: process_pool '{}': worker {} {}", opts_.name, l->pid, exit_text(status));
-  else if (!expected)
-    SPDLOG_LOGGER_INFO(log_, "fiberpool: process_pool '{}': worker {} {}; its {} job(s) end worker_lost", opts_.name,
-                       l->pid, exit_text(status), lost.size());
+  // pool logs a failed job, and a requeue says so), which names this worker and how it ended; one
+  // this pool killed was told when it was killed (why, at warning or error).
+  if (!expected) {
+    const std::string took =
+        lost.empty() ? std::string() : "; its " + std::to_string(lost.size()) + " job(s) end worker_lost";
+    if (lost.empty() && !l->killed_here.load())
+      SPDLOG_LOGGER_WARN(log_, "fiberpool: process_pool '{}': worker {} {}", opts_.name, l->pid, exit_text(status));
+    else
+      SPDLOG_LOGGER_INFO(log_, "fiberpool: process_pool '{}': worker {} {}{}", opts_.name, l->pid, exit_text(status),
+                         took);
+  }
   for (auto& job : lost) {
     job->lost = true;
     job->wait_status = status;
