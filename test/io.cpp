@@ -482,18 +482,20 @@ TEST_CASE("a job killed while its offloaded call blocks unwinds at once; the cal
     auto release = std::make_shared<std::promise<void>>();
     auto released = release->get_future().share();
     auto finished = std::make_shared<std::atomic<bool>>(false);
-    std::atomic<bool> entered{false};
+    auto entered = std::make_shared<std::atomic<bool>>(false);
     {
       task_pool pool(pool_opts(threads));
       pool.start();
       auto j = pool.apply([&] {
-        entered = true;
-        offload([released, finished] {
+        // Set by the call itself: the kill must come once it runs on the helper, not before the
+        // job has handed it over (a kill before that is raised there, and the call never runs).
+        offload([released, finished, entered] {
+          *entered = true;
           released.wait();
           *finished = true;
         });
       });
-      REQUIRE(eventually([&] { return entered.load(); }));
+      REQUIRE(eventually([&] { return entered->load(); }));
       settle();
       CHECK(pool.terminate_job(j.id()));
       CHECK_THROWS_AS(j.get(), job_terminated);

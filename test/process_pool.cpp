@@ -409,7 +409,10 @@ TEST_CASE("with SIGCHLD ignored, a lost worker's jobs still end worker_lost and 
 
 TEST_CASE("a hard time limit ends a job in a CPU loop terminated: its worker is killed and replaced") {
   auto o = small(2);
-  o.hard_time_limit = 300ms;
+  // Long enough that the worker has surely started the job when the limit fires: a kill frame
+  // that reached the worker together with the job's run frame would end it before it ran, and
+  // the worker would never need killing.
+  o.hard_time_limit = 1s;
   o.kill_grace = 200ms;
   fp::process_pool pool(o);
   worker_counts workers(pool);
@@ -428,7 +431,7 @@ TEST_CASE("a hard time limit ends a job in a CPU loop terminated: its worker is 
 
 TEST_CASE("stop() right after a hard limit killed a looping job still kills its worker and returns") {
   auto o = small(1);
-  o.hard_time_limit = 100ms;
+  o.hard_time_limit = 1s;  // the job has started in its worker by then (see the test above)
   o.kill_grace = 100ms;
   fp::process_pool pool(o);
   pool.start();
@@ -493,7 +496,9 @@ TEST_CASE("close, stop_for and terminate end jobs as task_pool's do, with the po
 }
 
 TEST_CASE("terminate_job kills a running job in its worker at a cancellation point; the worker lives on") {
-  fp::process_pool pool(small(1));
+  auto o = small(1);
+  o.kill_grace = 30s;  // the unwinding is what is tested: a slow machine must not get it killed
+  fp::process_pool pool(o);
   pool.start();
   auto j = pool.apply("sleep", "60000");
   while (pool.jobs().empty() || pool.jobs()[0].worker_pid == 0) std::this_thread::sleep_for(1ms);
@@ -687,7 +692,7 @@ TEST_CASE("workers whose parent is killed (SIGKILL, no destructor) exit at once"
     int status = 0;
     pid_t got = 0;
     // Each is blocked in a job of a minute: only its socket's end can make it exit this soon.
-    for (int i = 0; i < 10000 && got == 0; ++i) {
+    for (auto until = fp::clock::now() + 30s; fp::clock::now() < until && got == 0;) {
       got = ::waitpid(w, &status, WNOHANG);
       if (got == 0) std::this_thread::sleep_for(1ms);
     }

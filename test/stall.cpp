@@ -20,7 +20,7 @@ namespace {
 constexpr auto warning = std::chrono::milliseconds(100);
 // For the test that nothing is reported: a thread the OS leaves unscheduled for as long while it
 // runs a job is (rightly) seen holding it, and a loaded machine must not fail that test.
-constexpr auto longer = std::chrono::milliseconds(250);
+constexpr auto longer = std::chrono::seconds(1);
 const std::string held = "has held scheduler thread";  // in every stall warning, and only there
 
 // spin_until: a CPU loop with no switch point: nothing but the flag ends it.
@@ -284,7 +284,13 @@ TEST_CASE("job_info::thread is the index on_thread_start saw, for running and st
         seen[info.thread] = true;
       }
       CHECK(std::all_of(seen.begin(), seen.end(), [](bool b) { return b; }));  // one on each thread
-      REQUIRE(eventually([&] { return count(log.text(), held) >= threads; }));
+      // Every job's own warning, not just as many warnings as jobs: a job stalled first may have
+      // logged twice before the other logged once.
+      REQUIRE(eventually([&] {
+        for (auto& j : js)
+          if (warnings_about(log.text(), j.id()).empty()) return false;
+        return true;
+      }));
       for (std::size_t k = 0; k < threads; ++k) {
         auto line = warnings_about(log.text(), js[k].id()).front();
         CHECK(line.find("thread " + std::to_string(ran_on[k].load() - 1) + " for") != std::string::npos);

@@ -145,7 +145,7 @@ TEST_CASE("a job that catches its soft limit is still killed by its hard limit")
     std::atomic<bool> caught_soft{false};
     // The gap between the limits is wide so that, on a loaded machine, the soft limit is still
     // raised before the hard one replaces it.
-    auto j = pool.apply(job_limits(20ms, 1s), [&] {
+    auto j = pool.apply(job_limits(20ms, 3s), [&] {
       try {
         this_job::sleep_for(patience);
       } catch (const soft_time_limit_exceeded&) {
@@ -213,12 +213,12 @@ TEST_CASE("job_options time limits override the pool's, both longer and shorter"
 TEST_CASE("a job that ends before its limits is unaffected and leaves nothing armed") {
   with_threads([](std::size_t threads) {
     // Limits long enough that a preempted thread cannot make these instant jobs overrun them.
-    task_pool pool(with_limits(threads, 500ms, 700ms));
+    task_pool pool(with_limits(threads, 2s, 3s));
     pool.start();
     auto quick = pool.apply([] { return 1; });
     CHECK(quick.get() == 1);
     // Past both limits: nothing may fire for a job that has ended.
-    std::this_thread::sleep_for(1s);
+    std::this_thread::sleep_for(3500ms);
     CHECK(quick.state() == job_state::succeeded);
     CHECK(quick.get() == 1);
     CHECK(pool.apply([] { return 2; }).get() == 2);
