@@ -6,6 +6,7 @@
 
 #include <fiberpool/errors.hpp>
 
+#include "base/block_cache.hpp"
 #include "base/thread_counter.hpp"
 #include "pool/pool_core.hpp"
 
@@ -28,6 +29,10 @@ job_record::job_record() noexcept : id_(next_id.fetch_add(1, std::memory_order_r
 }
 
 job_record::~job_record() { records_alive.decrement(); }
+
+void* job_record::operator new(std::size_t size) { return base::block_cache::allocate(size); }
+
+void job_record::operator delete(void* p, std::size_t size) noexcept { base::block_cache::deallocate(p, size); }
 
 bool job_record::wait_until(std::optional<clock::time_point> deadline) {
   detail::raise_cancellation();

@@ -245,7 +245,7 @@ namespace {
 //   creator detaching it after another thread ran it to its end). The fiber's last switch releases
 //   its properties and stack header, and fiber_gone() / stack_freed() acquire them before we touch
 //   either; without that, TSan reports races between the fiber and its destructor (fiber_tag in
-//   lib/sync/fiber_site.cpp, the per-thread tag free list, the stack header).
+//   lib/sync/fiber_site.cpp, the per-thread block cache it goes back to, the stack header).
 // Not modelled by TSan, and harmless here: atomic_thread_fence (GCC's -Wtsan, silenced in
 // lib/meson.build). Ours, in worker_set::wake_sleeper, only keeps a wake-up from being lost.
 struct tsan_thread {

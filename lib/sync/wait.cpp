@@ -46,16 +46,15 @@ void wait_list::remove(waiter& w) noexcept {
   w.linked = false;
 }
 
-bool wait_list::notify_one() noexcept {
+bool wait_list::wake_front() noexcept {
   waiter* w = head_;
-  if (!w) return false;
   remove(*w);
   w->notified = true;
   w->park.unpark();
   return true;
 }
 
-std::size_t wait_list::notify_all() noexcept {
+std::size_t wait_list::wake_all() noexcept {
   std::size_t n = 0;
   while (notify_one()) ++n;
   return n;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -65,6 +66,10 @@ class job_record : public task, public cancellable {
   virtual ~job_record();
   job_record(const job_record&) = delete;
   job_record& operator=(const job_record&) = delete;
+  // One record is made and freed per job: records of every type come from the thread's free lists
+  // (lib/base/block_cache.hpp), not from malloc's shared bins.
+  static void* operator new(std::size_t size);
+  static void operator delete(void* p, std::size_t size) noexcept;
 
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {

@@ -64,11 +64,15 @@ class wait_list {
   void push_back(waiter& w) noexcept;
   void remove(waiter& w) noexcept;
   waiter* front() const noexcept { return head_; }
-  // notify_one / notify_all: unlink, mark notified and unpark. Return how many were woken.
-  bool notify_one() noexcept;
-  std::size_t notify_all() noexcept;
+  // notify_one / notify_all: unlink, mark notified and unpark. Return how many were woken. Inline
+  // for the empty list: a job's end notifies several lists that almost never hold a waiter.
+  bool notify_one() noexcept { return head_ && wake_front(); }
+  std::size_t notify_all() noexcept { return head_ ? wake_all() : 0; }
 
  private:
+  bool wake_front() noexcept;
+  std::size_t wake_all() noexcept;
+
   waiter* head_ = nullptr;
   waiter* tail_ = nullptr;
 };
