@@ -17,7 +17,7 @@ namespace fiberpool::base::tick_clock {
 // calibration tick_clock.cpp does once per process.
 //
 // Where the counter cannot be trusted to tick at a constant rate (no invariant TSC), or on other
-// CPUs, ticks are steady_clock nanoseconds.
+// CPUs, and under valgrind, ticks are steady_clock nanoseconds.
 
 // counter_is_invariant: the CPU says its counter ticks at a constant rate in every power state.
 bool counter_is_invariant() noexcept;
