@@ -2,8 +2,9 @@
 // job's end hands its carrier the job it let start, a blocked job keeps its carrier while the rest
 // still run, a carrier busy with job after job lets timers run, and job_local<T> is per job.
 #include <algorithm>
-#include <functional>
+#include <array>
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -165,6 +166,41 @@ TEST_CASE("a carrier running job after job lets a timer and a sleeping job on it
   CHECK(fiberpool::clock::now() < give_up);
   // Carriers do not pile up while they take turns: one coming back from its yield counts as coming.
   CHECK(fiberpool::diagnostics::snapshot().fibers <= 10);
+  pool.stop();
+  }
+  check_no_leaks();
+}
+
+TEST_CASE("this_job::yield() is round robin: jobs yielding on one thread take turns") {
+  // Boost hands a yielding fiber to the scheduler from the fiber it switched to, which is also how
+  // a job wakes another; taken for such a wake, a yield would run next again and two jobs could
+  // pass the turn between them while a third waited.
+  {
+  fiberpool::task_pool pool(pool_opts(1, 10));
+  pool.start();
+  fiberpool::event go;
+  std::array<long, 3> turns{};
+  bool stop = false;  // one thread: the jobs never run at the same time
+  auto body = [&](std::size_t i) {
+    go.wait();
+    while (!stop) {
+      ++turns[i];
+      if (i == 0 && turns[0] == 1000) stop = true;
+      fiberpool::this_job::yield();
+    }
+  };
+  std::vector<fiberpool::job<void>> jobs;
+  for (std::size_t i = 0; i < 3; ++i) jobs.push_back(pool.apply(body, i));
+  pool.apply([] {}).get();  // all three are waiting on `go`
+  go.set();
+  for (auto& j : jobs) j.get();
+  CAPTURE(turns[1]);
+  CAPTURE(turns[2]);
+  // Within a few turns: the three are woken one by one from this thread, so the first may start
+  // its turns before the last is queued. Passed between two, the third got 70% of the turns.
+  CHECK(turns[0] == 1000);
+  CHECK(turns[1] >= 990);
+  CHECK(turns[2] >= 990);
   pool.stop();
   }
   check_no_leaks();

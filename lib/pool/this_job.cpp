@@ -1,11 +1,10 @@
 // this_job: the calling job's id and its cancellation points.
 #include <fiberpool/this_job.hpp>
 
-#include <boost/fiber/operations.hpp>
-
 #include <fiberpool/detail/wait.hpp>
 
 #include "pool/pool_core.hpp"
+#include "scheduler/algorithm.hpp"
 
 namespace fiberpool::this_job {
 
@@ -16,7 +15,7 @@ job_id id() noexcept {
 
 void yield() {
   // One check, after the switch: a kill that came before it is still pending then.
-  boost::this_fiber::yield();
+  scheduler::yield();
   detail::raise_cancellation();
 }
 

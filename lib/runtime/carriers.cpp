@@ -100,9 +100,20 @@ void runtime_core::carry_tasks(carrier_queue& home) noexcept {
   // job): it ends the fairness slice's check and dates the next task's start, from the slice's
   // anchor, a clock read at the slice's start.
   static const std::uint64_t slice_ticks = base::tick_clock::ticks_in(fair_share_time);
-  auto slice_start = clock::now();
-  auto slice_tick = base::tick_clock::now();
-  auto now_tick = slice_tick;
+  clock::time_point slice_start;
+  std::uint64_t slice_tick, now_tick;
+  // The slice's thread and how many fibers it had resumed when the slice began: a task that
+  // blocked, or yielded, let the rest of the thread run, and the carrier was resumed since.
+  const scheduler::worker_slot* slice_slot;
+  std::size_t slice_resumed;
+  auto begin_slice = [&] {
+    since_yield = 0;
+    slice_start = clock::now();
+    now_tick = slice_tick = base::tick_clock::now();
+    slice_slot = this_thread().state->slot;
+    slice_resumed = slice_slot->resumed.load(std::memory_order_relaxed);
+  };
+  begin_slice();
   for (;;) {
     // Made for another thread's queue and stolen before it ran: a thief (carrier_queue.hpp).
     const bool thief = coming && from != &this_thread().state->carriers;
@@ -115,9 +126,14 @@ void runtime_core::carry_tasks(carrier_queue& home) noexcept {
       set_task_start_time(slice_start + base::tick_clock::span_of(now_tick - slice_tick));
       t = t->run();
       now_tick = base::tick_clock::now();
-      // Unsigned: a counter that reads lower after a task moved the carrier to another core ends
-      // the slice too, and the next one is anchored afresh.
-      if (++since_yield >= fair_share_tasks || now_tick - slice_tick >= slice_ticks) {
+      if (this_thread().state->slot != slice_slot ||
+          slice_slot->resumed.load(std::memory_order_relaxed) != slice_resumed) {
+        // The task was switched out and the thread served others meanwhile: that was the turn a
+        // yield would give. A new slice starts; the carrier goes on, or ends if nothing is left
+        // (ten thousand jobs woken at once end without one more switch each).
+        begin_slice();
+      } else if (++since_yield >= fair_share_tasks || now_tick - slice_tick >= slice_ticks) {
+        // Unsigned: a counter that reads lower after the carrier moved cores ends the slice too.
         if (!t) {
           // Back to the queue of the thread it is on (where its task's end queued whatever it
           // started), as one of the carriers coming: none is made for what it will take.
@@ -125,10 +141,8 @@ void runtime_core::carry_tasks(carrier_queue& home) noexcept {
           from->coming_back();
           coming = true;
         }
-        boost::this_fiber::yield();
-        since_yield = 0;
-        slice_start = clock::now();
-        now_tick = slice_tick = base::tick_clock::now();
+        scheduler::yield();
+        begin_slice();
       }
     }
     // The carrier may have moved threads while its task ran: it serves the thread it is on now,

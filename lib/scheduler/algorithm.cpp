@@ -4,6 +4,7 @@
 #include <utility>
 
 #include <boost/fiber/context.hpp>
+#include <boost/fiber/operations.hpp>
 #include <boost/fiber/type.hpp>
 
 #include "scheduler/sanitizers.hpp"
@@ -19,6 +20,12 @@ bool pinned(boost::fibers::context* ctx) noexcept {
 }  // namespace
 
 [[gnu::tls_model("initial-exec")]] thread_local boost::fibers::context* tl_running = nullptr;
+[[gnu::tls_model("initial-exec")]] thread_local boost::fibers::context* tl_yielding = nullptr;
+
+void yield() noexcept {
+  tl_yielding = tl_running;
+  boost::this_fiber::yield();
+}
 
 void settle_debt() noexcept {
   boost::fibers::context* self = tl_running;
@@ -48,9 +55,10 @@ void algorithm::awakened(boost::fibers::context* ctx) noexcept {
     self_.ready.charge(ctx);  // its waker may still be in our scheduler ("Leaving threads")
     target->ready.push(ctx);
     target->idle.wake();
-  } else if (ctx == tl_running) {
+  } else if (ctx == tl_yielding) {
     // A fiber that yields goes to the back, and wakes nobody: it was runnable already, and
-    // whoever had to wake for it was woken then.
+    // whoever had to wake for it was woken then. Handed over by the fiber Boost switched to.
+    tl_yielding = nullptr;
     self_.ready.push(ctx);
   } else if (tl_running && !pinned(tl_running)) {
     self_.ready.push_lifo(ctx);  // made ready by the running job: it runs next (ready_queue.hpp)

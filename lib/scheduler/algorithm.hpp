@@ -20,6 +20,13 @@ namespace fiberpool::scheduler {
 [[gnu::tls_model("initial-exec")]] extern thread_local boost::fibers::context* tl_running;
 inline boost::fibers::context* running_context() noexcept { return tl_running; }
 
+// yield: the running fiber goes to the back of its thread's ready queue and the next one runs.
+// Boost hands the yielding context to awakened() from the fiber it switched to, which looks like a
+// wake by that fiber (lifo: runs next, wakes a sleeper); this marks it, so a yield is round robin
+// (boost::this_fiber::yield() called directly still works, but is taken for such a wake).
+[[gnu::tls_model("initial-exec")]] extern thread_local boost::fibers::context* tl_yielding;
+void yield() noexcept;
+
 // Leaving threads. A thread's Boost scheduler, and this algorithm in it, die with the thread. A
 // wake from another thread (context::wake -> scheduler::schedule_from_remote) links the fiber into
 // that scheduler's remote queue, unlocks it, and only then calls notify() on the algorithm; the
