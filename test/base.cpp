@@ -75,16 +75,24 @@ TEST_CASE("tick_clock spans agree with steady_clock") {
   CHECK(back > microseconds(9'900));
   CHECK(back <= milliseconds(10));
   // A span read both ways around a sleep: both clocks measure the same wall time, however loaded
-  // the machine is, so they agree to within the calibration's error and the reads' own cost.
-  auto t0 = steady_clock::now();
+  // the machine is. The counter's reads sit between two pairs of clock reads, so its span is at
+  // least the inner clock span and at most the outer one, give or take the calibration's error
+  // (each read is done once before, so no first-call cost, or valgrind's translation, falls inside).
+  (void)tick_clock::now();
+  (void)steady_clock::now();
+  auto outer0 = steady_clock::now();
   auto c0 = tick_clock::now();
+  auto inner0 = steady_clock::now();
   std::this_thread::sleep_for(milliseconds(20));
+  auto inner1 = steady_clock::now();
   auto c1 = tick_clock::now();
-  auto t1 = steady_clock::now();
-  auto by_clock = duration_cast<nanoseconds>(t1 - t0);
+  auto outer1 = steady_clock::now();
+  auto inner = duration_cast<nanoseconds>(inner1 - inner0);
+  auto outer = duration_cast<nanoseconds>(outer1 - outer0);
   auto by_ticks = tick_clock::span_of(c1 - c0);
-  CAPTURE(by_clock.count());
+  CAPTURE(inner.count());
+  CAPTURE(outer.count());
   CAPTURE(by_ticks.count());
-  CHECK(by_ticks <= by_clock + microseconds(50));
-  CHECK(by_ticks >= by_clock * 95 / 100 - microseconds(50));
+  CHECK(by_ticks <= outer * 105 / 100 + microseconds(50));
+  CHECK(by_ticks >= inner * 95 / 100 - microseconds(50));
 }

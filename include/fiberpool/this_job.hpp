@@ -7,7 +7,8 @@ namespace fiberpool::this_job {
 
 // id: the calling job's id; 0 outside a job.
 job_id id() noexcept;
-// yield: lets the other ready fibers run, then raises a pending kill or soft time limit.
+// yield: lets the other ready fibers of its thread run (it goes to the back of the ready queue:
+// jobs that yield take turns), then raises a pending kill or soft time limit.
 void yield();
 // sleep_for / sleep_until: waits; a kill wakes the job at once and raises job_terminated.
 void sleep_for(clock::duration d);
