@@ -47,7 +47,8 @@ double measure_ns_per_tick() noexcept {
   while (steady_clock::now() - start.time < std::chrono::milliseconds(1)) {
   }
   const paired_read end = read_pair();
-  if (end.tick <= start.tick) return 1.0;
+  // No pair whose counter moved forward: the counter is no use here.
+  if (start.width == UINT64_MAX || end.width == UINT64_MAX || end.tick <= start.tick) return 1.0;
   return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(end.time - start.time).count()) /
          static_cast<double>(end.tick - start.tick);
 }

@@ -13,6 +13,7 @@
 #include <fiberpool/log.hpp>
 #include <fiberpool/options.hpp>
 
+#include "base/tick_clock.hpp"
 #include "runtime/host_state.hpp"
 #include "runtime/loop_driver.hpp"
 #include "runtime/overflow_guard.hpp"
@@ -61,6 +62,9 @@ runtime_core::runtime_core(runtime& owner, runtime_options opts)
       io_(std::make_shared<hub::io_poller>()),
       offload_(std::make_unique<hub::offload_pool>(opts_.offload_threads, opts_.name)) {
   check_stack_size(opts_.stack_size, "runtime_options::stack_size");
+  // The tick clock's calibration (1 ms, once per process) runs here, not in the first carrier,
+  // where it would hold that thread.
+  (void)base::tick_clock::ns_per_tick();
   if (opts_.threads == 0) opts_.threads = std::max(1u, std::thread::hardware_concurrency());
   if (opts_.hosted) opts_.threads = 1;
   for (std::size_t i = 0; i < workers_.capacity(); ++i) by_slot_[i].store(nullptr);

@@ -40,6 +40,9 @@ algorithm::~algorithm() { tl_running = nullptr; }
 
 void algorithm::awakened(boost::fibers::context* ctx) noexcept {
   sanitizers::arrived();
+  // The yield mark is for this call alone, whichever branch takes the context.
+  const bool yielded = ctx == tl_yielding;
+  if (yielded) tl_yielding = nullptr;
   if (pinned(ctx)) {
     self_.ready.push(ctx);
     return;
@@ -55,10 +58,9 @@ void algorithm::awakened(boost::fibers::context* ctx) noexcept {
     self_.ready.charge(ctx);  // its waker may still be in our scheduler ("Leaving threads")
     target->ready.push(ctx);
     target->idle.wake();
-  } else if (ctx == tl_yielding) {
+  } else if (yielded) {
     // A fiber that yields goes to the back, and wakes nobody: it was runnable already, and
     // whoever had to wake for it was woken then. Handed over by the fiber Boost switched to.
-    tl_yielding = nullptr;
     self_.ready.push(ctx);
   } else if (tl_running && !pinned(tl_running)) {
     self_.ready.push_lifo(ctx);  // made ready by the running job: it runs next (ready_queue.hpp)

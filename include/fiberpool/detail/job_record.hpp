@@ -7,6 +7,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -70,6 +71,12 @@ class job_record : public task, public cancellable {
   // (lib/base/block_cache.hpp), not from malloc's shared bins.
   static void* operator new(std::size_t size);
   static void operator delete(void* p, std::size_t size) noexcept;
+  // Over-aligned records (a result or a capture declared alignas(32) or more) bypass the lists,
+  // which only promise malloc's alignment.
+  static void* operator new(std::size_t size, std::align_val_t align) { return ::operator new(size, align); }
+  static void operator delete(void* p, std::size_t size, std::align_val_t align) noexcept {
+    ::operator delete(p, size, align);
+  }
 
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
