@@ -59,9 +59,11 @@ void algorithm::awakened(boost::fibers::context* ctx) noexcept {
     target->ready.push(ctx);
     target->idle.wake();
   } else if (yielded) {
-    // A fiber that yields goes to the back, and wakes nobody: it was runnable already, and
-    // whoever had to wake for it was woken then. Handed over by the fiber Boost switched to.
+    // A fiber that yields goes to the back (handed over by the fiber Boost switched to). It is
+    // work a sleeping thread could steal: fibers that yield while they wait for each other, each
+    // on its own thread, must find the other threads awake.
     self_.ready.push(ctx);
+    workers_.wake_sleeper(self_);
   } else if (tl_running && !pinned(tl_running)) {
     self_.ready.push_lifo(ctx);  // made ready by the running job: it runs next (ready_queue.hpp)
     workers_.wake_sleeper(self_);
