@@ -3,6 +3,7 @@
 // still run, a carrier busy with job after job lets timers run, and job_local<T> is per job.
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -10,6 +11,7 @@
 #include <mutex>
 #include <set>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include <boost/fiber/operations.hpp>
@@ -202,6 +204,42 @@ TEST_CASE("this_job::yield() is round robin: jobs yielding on one thread take tu
   CHECK(turns[0] == 1000);
   CHECK(turns[1] >= 990);
   CHECK(turns[2] >= 990);
+  pool.stop();
+  }
+  check_no_leaks();
+}
+
+TEST_CASE("jobs that only yield to each other let a sleeping job and a wake from another thread through") {
+  // Boost's dispatcher (expired timed waits, wakes from other threads) is due after a minimum of
+  // picks, not at every round of the ready queue: two jobs yielding to each other must still let
+  // it run, and a wake from a plain thread makes it due at once.
+  {
+  fiberpool::task_pool pool(pool_opts(1, 10));
+  pool.start();
+  std::atomic<bool> stop{false};
+  std::atomic<long> yields{0};
+  auto yielder = [&] {
+    while (!stop.load()) {
+      yields.fetch_add(1);
+      fiberpool::this_job::yield();
+    }
+  };
+  auto a = pool.apply(yielder);
+  auto b = pool.apply(yielder);
+  fiberpool::event from_outside;
+  auto sleeper = pool.apply([&] {
+    fiberpool::this_job::sleep_for(std::chrono::milliseconds(1));  // a Boost timed wait
+    from_outside.wait();
+  });
+  // Set from this plain thread once the sleeper may be parked on it: the wake goes through the
+  // thread's remote queue, which only the dispatcher drains.
+  while (yields.load() < 1000) std::this_thread::yield();
+  from_outside.set();
+  CHECK(sleeper.wait_for(std::chrono::seconds(60)));
+  stop = true;
+  a.get();
+  b.get();
+  sleeper.get();
   pool.stop();
   }
   check_no_leaks();

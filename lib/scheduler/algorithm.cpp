@@ -1,6 +1,7 @@
 // algorithm: the four Boost.Fiber hooks, kept short; stealing and idling live in worker_set.
 #include "scheduler/algorithm.hpp"
 
+#include <cassert>
 #include <utility>
 
 #include <boost/fiber/context.hpp>
@@ -19,12 +20,17 @@ bool pinned(boost::fibers::context* ctx) noexcept {
 
 }  // namespace
 
-[[gnu::tls_model("initial-exec")]] thread_local boost::fibers::context* tl_running = nullptr;
-[[gnu::tls_model("initial-exec")]] thread_local boost::fibers::context* tl_yielding = nullptr;
+[[gnu::tls_model("initial-exec")]] constinit thread_local boost::fibers::context* tl_running = nullptr;
+[[gnu::tls_model("initial-exec")]] constinit thread_local boost::fibers::context* tl_yielding = nullptr;
 
 void yield() noexcept {
-  tl_yielding = tl_running;
-  boost::this_fiber::yield();
+  boost::fibers::context* self = tl_running;
+  if (!self) return boost::this_fiber::yield();  // a thread that is not a runtime's
+  assert(self == boost::fibers::context::active());  // running_context()'s promise
+  tl_yielding = self;
+  // What boost::this_fiber::yield() does, less its two lookups of the active context (each a
+  // __tls_get_addr call in Boost's shared library): the running context is the one we picked.
+  self->get_scheduler()->yield(self);
 }
 
 void settle_debt() noexcept {

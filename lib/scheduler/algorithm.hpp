@@ -17,14 +17,15 @@ namespace fiberpool::scheduler {
 // one running now: every switch Boost.Fiber makes goes to what pick_next() returned, or to the
 // dispatcher when it returned null (null here too). Null on threads that are not a runtime's.
 // Cheaper than boost::fibers::context::active(), a TLS lookup inside a shared library.
-[[gnu::tls_model("initial-exec")]] extern thread_local boost::fibers::context* tl_running;
+// constinit: no dynamic initialisation, so a read is one load, without a call to a TLS wrapper.
+[[gnu::tls_model("initial-exec")]] extern constinit thread_local boost::fibers::context* tl_running;
 inline boost::fibers::context* running_context() noexcept { return tl_running; }
 
 // yield: the running fiber goes to the back of its thread's ready queue and the next one runs.
 // Boost hands the yielding context to awakened() from the fiber it switched to, which looks like a
 // wake by that fiber (lifo: runs next, wakes a sleeper); this marks it, so a yield is round robin
 // (boost::this_fiber::yield() called directly still works, but is taken for such a wake).
-[[gnu::tls_model("initial-exec")]] extern thread_local boost::fibers::context* tl_yielding;
+[[gnu::tls_model("initial-exec")]] extern constinit thread_local boost::fibers::context* tl_yielding;
 void yield() noexcept;
 
 // Leaving threads. A thread's Boost scheduler, and this algorithm in it, die with the thread. A
@@ -52,7 +53,10 @@ class algorithm final : public boost::fibers::algo::algorithm {
   boost::fibers::context* pick_next() noexcept override;
   bool has_ready_fibers() const noexcept override { return !self_.ready.empty(); }
   void suspend_until(std::chrono::steady_clock::time_point const& deadline) noexcept override;
-  void notify() noexcept override { self_.idle.wake(); }
+  void notify() noexcept override {
+    self_.ready.remote_wake();
+    self_.idle.wake();
+  }
 
  private:
   void poll_io() noexcept;

@@ -85,18 +85,27 @@ context* ready_queue::pop() noexcept {
   // Thieves take fifo fibers from the back, so fewer than `due` may be left before the dispatcher.
   dispatcher_due_ = std::min(dispatcher_due_, fifo_.size());
   const bool fifo_turn = lifo_.size() == 0 || streak_ >= lifo_streak;
-  if (dispatcher_ && (ended_ >= ended_burst || (fifo_turn && dispatcher_due_ == 0))) {
+  // The picks' minimum holds only while no fiber has ended: an ended fiber's stack is freed by the
+  // dispatcher, and must be before the thread's main context (a host's loop) runs again.
+  const bool round_done =
+      dispatcher_due_ == 0 && (picks_ >= dispatcher_every || fifo_.size() == 0 || ended_ > 0);
+  if (dispatcher_ && (ended_ >= ended_burst || remote_wake_.load(std::memory_order_relaxed) ||
+                      (fifo_turn && round_done))) {
     ctx = std::exchange(dispatcher_, nullptr);
+    remote_wake_.store(false, std::memory_order_relaxed);  // set again by any wake after this
     ended_ = 0;
     streak_ = 0;
+    picks_ = 0;
   } else if (!fifo_turn || (lifo_.size() > 0 && fifo_.size() == 0)) {
     ctx = lifo_.pop_back();
     ++streak_;
+    ++picks_;
   } else {
     ctx = fifo_.pop_front();
     streak_ = 0;
     if (!ctx) return nullptr;
     if (dispatcher_due_ > 0) --dispatcher_due_;
+    ++picks_;
   }
   count(-1, pinned(ctx) ? 0 : -1);
   return ctx;

@@ -57,6 +57,16 @@ class ready_queue {
   // ending one after another hold a few dozen dead stacks, not a million.
   static constexpr unsigned ended_burst = 32;
   void fiber_ended() noexcept { ++ended_; }
+  // The dispatcher's turn (Boost's: timed waits that expired, wakes from other threads, ended
+  // fibers freed; ours: a busy thread's look at I/O) comes once per round of the fifo, as in
+  // round_robin, but no sooner than `dispatcher_every` picks after its last one (Tokio looks at
+  // I/O every 61 polls): fibers that yield to each other would otherwise pay a dispatcher pass,
+  // a clock read and an extra switch, every round. A wake from another thread lands in Boost's
+  // remote queue, which only the dispatcher drains, so it makes the dispatcher due at once
+  // (remote_wake(), from the algorithm's notify()); so does a burst of ends, or nothing else ready.
+  // Once a fiber has ended, the dispatcher is due at the round's end again, minimum or not.
+  static constexpr unsigned dispatcher_every = 16;
+  void remote_wake() noexcept { remote_wake_.store(true, std::memory_order_relaxed); }
   // steal: a non-pinned context for another thread, charged to this queue (charge()).
   context* steal() noexcept;
   bool empty() const noexcept { return size_.load(std::memory_order_relaxed) == 0; }
@@ -86,7 +96,9 @@ class ready_queue {
   // Owner thread only, like ended_.
   context* dispatcher_ = nullptr;
   std::size_t dispatcher_due_ = 0;
+  unsigned picks_ = 0;  // since the dispatcher last ran
   unsigned ended_ = 0;
+  std::atomic<bool> remote_wake_{false};
   std::atomic<std::size_t> size_{0};
   std::atomic<std::size_t> stealable_{0};
   std::atomic<long> unsettled_{0};  // charged and not yet settled

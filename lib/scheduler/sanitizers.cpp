@@ -178,7 +178,8 @@ struct valgrind_stacks {
     if (native) VALGRIND_STACK_DEREGISTER(native_id);
   }
 };
-thread_local valgrind_stacks tl_vg;
+// Initial-exec: read at every switch, and a shared library's default model calls __tls_get_addr.
+[[gnu::tls_model("initial-exec")]] thread_local valgrind_stacks tl_vg;
 
 void valgrind_switching_to(boost::fibers::context* to) noexcept {
   if (tl_vg.dispatcher || !to->is_context(boost::fibers::type::dispatcher_context)) return;
