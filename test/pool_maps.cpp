@@ -463,15 +463,19 @@ TEST_CASE("maps run their jobs across all scheduler threads") {
       return seen.size();
     };
     // Each job waits (yielding) until every thread has run one: jobs left on one thread's queue
-    // are taken by the others.
+    // are taken by the others. The thread is noted at every turn, not only at the start: on a
+    // loaded machine one thread may start all eight before another wakes, which then steals them.
     auto stream = pool.map_unordered(
         [&](int i) {
-          {
-            std::lock_guard lk(mu);
-            seen.insert(std::this_thread::get_id());
-          }
           const auto give_up = clock::now() + patience;
-          while (count() < pool.num_processes() && clock::now() < give_up) this_job::yield();
+          for (;;) {
+            {
+              std::lock_guard lk(mu);
+              seen.insert(std::this_thread::get_id());
+            }
+            if (count() >= pool.num_processes() || clock::now() >= give_up) break;
+            this_job::yield();
+          }
           return i;
         },
         std::views::iota(0, 8), 8);

@@ -40,6 +40,9 @@ struct shard {
 // local destructors that free stacks) go straight to the retired values.
 enum class shard_life : unsigned char { unborn, alive, dead };
 [[gnu::tls_model("initial-exec")]] thread_local shard_life tl_life = shard_life::unborn;
+// The thread's shard once made: one load on the counting path, where the function-local
+// thread_local in make_thread_shard() costs a guard test and a call through its TLS wrapper.
+[[gnu::tls_model("initial-exec")]] constinit thread_local shard* tl_shard = nullptr;
 
 shard::shard() noexcept {
   auto& r = reg();
@@ -48,6 +51,7 @@ shard::shard() noexcept {
   if (next) next->prev = this;
   r.head = this;
   tl_life = shard_life::alive;
+  tl_shard = this;
 }
 
 shard::~shard() {
@@ -59,12 +63,18 @@ shard::~shard() {
   else r.head = next;
   if (next) next->prev = prev;
   tl_life = shard_life::dead;
+  tl_shard = nullptr;
 }
 
-shard* this_thread_shard() noexcept {
+[[gnu::noinline]] shard* make_thread_shard() noexcept {
   if (tl_life == shard_life::dead) return nullptr;
   [[gnu::tls_model("initial-exec")]] static thread_local shard s;
   return &s;
+}
+
+shard* this_thread_shard() noexcept {
+  if (shard* s = tl_shard) return s;
+  return make_thread_shard();
 }
 
 }  // namespace
