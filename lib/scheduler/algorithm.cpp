@@ -102,8 +102,9 @@ FIBERPOOL_NO_TSAN boost::fibers::context* algorithm::pick_next() noexcept {
 FIBERPOOL_TSAN_NOINLINE boost::fibers::context* algorithm::pick() noexcept {
   sanitizers::arrived();
   workers_.picking(self_);
-  // The dispatcher runs once per round of the ready queue, holding no Boost lock: the place for a
-  // busy thread to look at I/O (an idle one does in suspend_until).
+  // The dispatcher runs once per round of the ready queue and at most every 16 picks
+  // (ready_queue.hpp), holding no Boost lock: the place for a busy thread to look at I/O (an idle
+  // one does in suspend_until).
   if (tl_running && tl_running->is_context(boost::fibers::type::dispatcher_context)) poll_io();
   boost::fibers::context* ctx = self_.ready.pop();
   // Decided once this thread takes a fiber for itself (not the dispatcher or the hub on their way).

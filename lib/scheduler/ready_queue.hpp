@@ -52,7 +52,7 @@ class ready_queue {
   void push_lifo(context* ctx) noexcept;  // lifo; ctx must not be pinned
   context* pop() noexcept;
   // fiber_ended: a fiber of this thread has ended (owner thread only). Boost frees an ended fiber's
-  // stack only when the thread's dispatcher runs, which is once per round of the queue; after
+  // stack only when the thread's dispatcher runs, once per round of the queue (below); after
   // `ended_burst` ends the dispatcher runs next instead, so a million fibers woken at once and
   // ending one after another hold a few dozen dead stacks, not a million.
   static constexpr unsigned ended_burst = 32;
