@@ -3,8 +3,8 @@
 // still run, a carrier busy with job after job lets timers run, and job_local<T> is per job.
 #include <algorithm>
 #include <array>
-#include <chrono>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -235,7 +235,7 @@ TEST_CASE("jobs that only yield to each other let a sleeping job and a wake from
   // thread's remote queue, which only the dispatcher drains.
   while (yields.load() < 1000) std::this_thread::yield();
   from_outside.set();
-  CHECK(sleeper.wait_for(std::chrono::seconds(60)));
+  CHECK(sleeper.wait_for(patience));
   stop = true;
   a.get();
   b.get();
