@@ -9,6 +9,7 @@
 #include <fiberpool/job.hpp>
 #include <fiberpool/job_local.hpp>
 #include <fiberpool/log.hpp>
+#include <fiberpool/metrics.hpp>
 #include <fiberpool/options.hpp>
 #include <fiberpool/process_pool.hpp>
 #include <fiberpool/result_stream.hpp>

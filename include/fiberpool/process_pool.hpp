@@ -160,6 +160,7 @@ class process_pool {
   std::size_t waiting() const;
   pool_info info() const;                   // + workers_replaced, workers_lost
   std::vector<job_info> jobs() const;       // + the worker pid of a running job
+  pool_stats stats() const;                 // the internal pool's counters and histograms, with info()
   std::vector<int> worker_pids() const;
   signal_bus& signals();                    // the internal pool's, plus worker_started(pid) and
                                             // worker_exited(pid, wait status; -1 if SIGCHLD

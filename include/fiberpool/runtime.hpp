@@ -11,6 +11,7 @@
 #include <utility>
 
 #include <fiberpool/detail/task.hpp>
+#include <fiberpool/metrics.hpp>
 #include <fiberpool/types.hpp>
 
 namespace fiberpool {
@@ -92,6 +93,9 @@ class runtime {
   // next_deadline: when run_ready() must be called at the latest (the next timer), if any.
   std::optional<clock::time_point> next_deadline() const;
   bool hosted() const noexcept;
+
+  // stats: the scheduler's counters and its timer lag (metrics.hpp). Any thread, any time.
+  runtime_stats stats() const;
 
   // current: the runtime of the calling fiber, or null.
   static runtime* current() noexcept;

@@ -68,7 +68,7 @@ class channel {
   void push(T v) {
     std::unique_lock lk(mu_);
     while (!closed_ && items_.size() >= capacity_) {
-      if (detail::wait_on(pushers_, lk, std::nullopt) == detail::wait_status::cancelled) {
+      if (detail::wait_on(pushers_, lk, std::nullopt, {"channel push", this}) == detail::wait_status::cancelled) {
         lk.unlock();
         detail::raise_cancellation();
         lk.lock();
@@ -92,7 +92,7 @@ class channel {
   std::optional<T> pop() {
     std::unique_lock lk(mu_);
     while (items_.empty() && !closed_) {
-      if (detail::wait_on(poppers_, lk, std::nullopt) == detail::wait_status::cancelled) {
+      if (detail::wait_on(poppers_, lk, std::nullopt, {"channel pop", this}) == detail::wait_status::cancelled) {
         lk.unlock();
         detail::raise_cancellation();
         lk.lock();

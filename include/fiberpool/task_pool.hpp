@@ -19,6 +19,7 @@
 #include <fiberpool/errors.hpp>
 #include <fiberpool/event_loop.hpp>
 #include <fiberpool/job.hpp>
+#include <fiberpool/metrics.hpp>
 #include <fiberpool/options.hpp>
 #include <fiberpool/result_stream.hpp>
 #include <fiberpool/runtime.hpp>
@@ -132,6 +133,8 @@ class task_pool {
   std::size_t free() const;           // limit() - running(), never below 0
   pool_info info() const;
   std::vector<job_info> jobs() const; // live jobs, oldest first
+  // stats: counters since the pool was made and the queue-wait / run-time histograms (metrics.hpp).
+  pool_stats stats() const;
   signal_bus& signals();
   fiberpool::timer& timer();
   const std::string& name() const;

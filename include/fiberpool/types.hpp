@@ -53,6 +53,15 @@ struct job_info {
   // every other fiber of that thread waiting, and cannot be killed until it switches.
   std::optional<clock::duration> stalled_for;
   int worker_pid = 0;                           // process_pool: the worker running it; 0 otherwise
+  // waiting_on: empty while the job runs or is ready to; while it is suspended at a cancellation
+  // point, what it waits for: "event @0x...", "semaphore @0x...", "channel push @0x...",
+  // "channel pop @0x...", "sleep", "read fd 7", "write fd 7", "job 12" (its get() or wait()),
+  // "offload", "apply: room in pool @0x...", "free slot in pool @0x...", "waitall @0x...",
+  // "map room @0x...", "map result @0x...". Objects are named by address, so two jobs waiting on
+  // the same event show the same text.
+  std::string waiting_on;
+  std::optional<clock::time_point> waiting_since;  // when that wait began
+  std::optional<clock::time_point> waiting_until;  // the wait's deadline, if it has one
 };
 
 // A snapshot of a pool as task_pool::info() reports it.

@@ -99,7 +99,8 @@ void io_poller::remove(int fd, std::uint64_t token) noexcept {
   free_.push_back(static_cast<std::uint32_t>(token));
 }
 
-io_poller::wait_result io_poller::wait(std::uint64_t token, direction dir, std::optional<clock::time_point> deadline) {
+io_poller::wait_result io_poller::wait(std::uint64_t token, int fd, direction dir,
+                                       std::optional<clock::time_point> deadline) {
   std::uint32_t generation;
   slot* s = find(token, generation);
   auto d = static_cast<int>(dir);
@@ -114,7 +115,9 @@ io_poller::wait_result io_poller::wait(std::uint64_t token, direction dir, std::
     if (s->waiter[d]) throw std::logic_error("fiberpool: another fiber is already waiting on this fd");
     s->waiter[d] = &p;
   }
-  auto status = detail::park_cancellable(p, deadline);
+  const detail::wait_reason why{dir == direction::read ? "read fd" : "write fd", nullptr,
+                               static_cast<std::uint64_t>(fd), true};
+  auto status = detail::park_cancellable(p, deadline, why);
   std::lock_guard lk(s->mu);
   if (s->generation != generation) return wait_result::removed;
   if (s->waiter[d] == &p) s->waiter[d] = nullptr;

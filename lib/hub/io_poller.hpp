@@ -43,7 +43,7 @@ class io_poller final : public scheduler::poll_source, public std::enable_shared
   // request for the calling job (false; the caller then calls raise_cancellation()). Throws
   // std::logic_error if another fiber already waits in the same direction.
   enum class wait_result { ready, timed_out, cancelled, removed };
-  wait_result wait(std::uint64_t token, direction dir, std::optional<clock::time_point> deadline);
+  wait_result wait(std::uint64_t token, int fd, direction dir, std::optional<clock::time_point> deadline);
 
   // poll_source
   int fd() const noexcept override { return epfd_; }

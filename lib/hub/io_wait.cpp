@@ -44,16 +44,16 @@ void wait_fd(int fd, direction dir, std::optional<clock::time_point> deadline) {
     throw io_error(e.code().value(), "waiting for " + what);
   }
   one_off_registration reg{*poller, fd, token};
-  wait_registered(*poller, token, dir, deadline, what);
+  wait_registered(*poller, token, fd, dir, deadline, what);
 }
 
 }  // namespace
 
-void wait_registered(io_poller& poller, std::uint64_t token, direction dir,
+void wait_registered(io_poller& poller, std::uint64_t token, int fd, direction dir,
                      std::optional<clock::time_point> deadline, const std::string& what) {
   detail::raise_cancellation();
   for (;;) {
-    switch (poller.wait(token, dir, deadline)) {
+    switch (poller.wait(token, fd, dir, deadline)) {
       case io_poller::wait_result::ready:
         return;
       case io_poller::wait_result::timed_out:
@@ -81,7 +81,7 @@ void wait_persistent(int fd, std::uint64_t& registration, std::shared_ptr<void>&
     }
     poller_slot = poller->shared_from_this();
   }
-  wait_registered(*poller, registration, dir, deadline, what);
+  wait_registered(*poller, registration, fd, dir, deadline, what);
 }
 
 void unregister(int fd, std::uint64_t& registration, std::shared_ptr<void>& poller_slot) noexcept {

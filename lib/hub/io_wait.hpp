@@ -16,7 +16,7 @@ namespace fiberpool::hub {
 // deadline (with `what` in the message), io_error(EBADF) if the registration was removed (the
 // fd was closed by another fiber), and the job's kill if it is cancelled. Returns when the fd may
 // be ready: the caller retries its system call.
-void wait_registered(io_poller& poller, std::uint64_t token, direction dir,
+void wait_registered(io_poller& poller, std::uint64_t token, int fd, direction dir,
                      std::optional<clock::time_point> deadline, const std::string& what);
 
 // wait_persistent: for `dir` on fd, through the calling runtime's poller, keeping the fd

@@ -110,7 +110,7 @@ void offload_and_wait(const std::shared_ptr<offload_call>& call) {
       if (state->done) return;
       state->waiter = &p;
     }
-    auto status = park_cancellable(p, std::nullopt);
+    auto status = park_cancellable(p, std::nullopt, {"offload"});
     {
       std::lock_guard lk(state->mu);
       state->waiter = nullptr;

@@ -319,7 +319,7 @@ tcp_stream tcp_listener::accept() {
         SPDLOG_LOGGER_WARN(fiberpool::logger(), "fiberpool: accept() on fd {}: {}; retrying in {} ms",
                            stream_.fd_, std::strerror(err), backoff.count());
         detail::parker p;
-        if (detail::park_cancellable(p, clock::now() + backoff) == detail::wait_status::cancelled)
+        if (detail::park_cancellable(p, clock::now() + backoff, {"accept back-off"}) == detail::wait_status::cancelled)
           detail::raise_cancellation();
         continue;
       }

@@ -19,12 +19,12 @@ bool timer_queue::cancel(clock::time_point when, std::uint64_t id) {
   return erased;
 }
 
-std::vector<timer_queue::action> timer_queue::take_due(clock::time_point now) {
-  std::vector<action> due;
+std::vector<timer_queue::due_action> timer_queue::take_due(clock::time_point now) {
+  std::vector<due_action> due;
   std::lock_guard lk(mu_);
   auto it = entries_.begin();
   while (it != entries_.end() && it->first.first <= now) {
-    due.push_back(std::move(it->second));
+    due.push_back({it->first.first, std::move(it->second)});
     it = entries_.erase(it);
   }
   count_.store(entries_.size(), std::memory_order_release);

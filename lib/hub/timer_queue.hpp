@@ -23,8 +23,13 @@ class timer_queue {
   bool add(clock::time_point when, std::uint64_t id, action fire);
   // cancel: true if the entry was still pending.
   bool cancel(clock::time_point when, std::uint64_t id);
-  // take_due: removes and returns the actions due at `now`, earliest first.
-  std::vector<action> take_due(clock::time_point now);
+  // take_due: removes and returns the actions due at `now`, earliest first, each with the time it
+  // was due (how late it fires is the runtime's scheduler lag).
+  struct due_action {
+    clock::time_point when;
+    action fire;
+  };
+  std::vector<due_action> take_due(clock::time_point now);
   std::optional<clock::time_point> next_deadline() const;
   // size: entries pending; lock-free, so an idle hub can skip reading the clock.
   std::size_t size() const noexcept { return count_.load(std::memory_order_acquire); }

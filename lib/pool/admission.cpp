@@ -52,26 +52,34 @@ void pool_core::submit(job_record& rec, job_options&& o, map_feeder* from) {
       // stopping its feeder (cancel_group, cancel_all, terminate) ends it.
       from->raise_cancellation();
     } else {
-      if (state_ == pool_state::closed || state_ == pool_state::stopped)
+      if (state_ == pool_state::closed || state_ == pool_state::stopped) {
+        ++rejected_;
         throw pool_closed(closed_message(opts.name, state_));
-      if (locked_)
+      }
+      if (locked_) {
+        ++rejected_;
         throw pool_locked("fiberpool: pool '" + opts.name + "' is locked and accepts no new jobs; unlock() it "
                           "first (queued jobs and running maps go on while it is locked)");
+      }
     }
     if (from_own_job && running_ >= limit_) {
       // eventlet's rule: a job applying into its own full pool runs the child on its own fiber,
       // so recursion cannot deadlock waiting for a slot it holds itself.
       rec.is_inline = true;
       ++borrowed_;
+      ++inline_runs_;
+      ++started_count_;
       rec.state_.store(job_state::running, std::memory_order_release);
       break;
     }
     start_now = starts_now();
     if (start_now || waiting_ < opts.max_queued) break;
-    if (opts.on_overflow == overflow::reject)
+    if (opts.on_overflow == overflow::reject) {
+      ++rejected_;
       throw pool_full("fiberpool: pool '" + opts.name + "' has " + std::to_string(waiting_) +
                       " jobs queued (max_queued); retry later, raise max_queued, or use overflow::block");
-    if (detail::wait_on(room_waiters_, lk, std::nullopt) == wait_status::cancelled) {
+    }
+    if (detail::wait_on(room_waiters_, lk, std::nullopt, {"apply: room in pool", this}) == wait_status::cancelled) {
       lk.unlock();
       detail::raise_cancellation();
       lk.lock();
@@ -82,8 +90,10 @@ void pool_core::submit(job_record& rec, job_options&& o, map_feeder* from) {
   if (rec.extras && !rec.extras->group.empty()) grp = from ? from->grp : &group_named(rec.extras->group);
   live_.insert(rec.id(), pool_ref.get());
   if (grp) grp->join(rec);
+  ++applied_;
   if (start_now) {
     ++running_;
+    ++started_count_;
     rec.state_.store(job_state::running, std::memory_order_release);
   } else if (!rec.is_inline) {
     enqueue(rec);
@@ -128,6 +138,9 @@ void pool_core::forget_live(job_record& rec) noexcept {
 }
 
 void pool_core::enqueue(job_record& rec) noexcept {
+  // The queue wait is measured from here (one clock read, on the path of a job that waits anyway).
+  rec.started_at = clock::now();
+  rec.was_queued = true;
   rec.prev_queued = queue_tail_;
   rec.next_queued = nullptr;
   if (queue_tail_) queue_tail_->next_queued = &rec;
@@ -168,7 +181,7 @@ bool pool_core::wait_for_free_slot(std::optional<clock::time_point> deadline) {
   for (;;) {
     if (state_ != pool_state::created && state_ != pool_state::running) return false;
     if (starts_now()) return true;
-    auto st = wait_on(slot_waiters_, lk, deadline);
+    auto st = wait_on(slot_waiters_, lk, deadline, {"free slot in pool", this});
     if (st == wait_status::timed_out) return state_ == pool_state::running && starts_now();
     if (st == wait_status::cancelled) {
       lk.unlock();
@@ -186,6 +199,7 @@ job_record* pool_core::take_startable() noexcept {
     job_record* rec = queue_head_;
     leave_queue(*rec);
     ++running_;
+    ++started_count_;
     rec->state_.store(job_state::running, std::memory_order_release);
     if (last) last->next_queued = rec;
     else first = rec;

@@ -43,7 +43,7 @@ bool job_record::wait_until(std::optional<clock::time_point> deadline) {
   if (owner && !is_terminal(state()) && owner->never_started()) nag = clock::now() + pool_core::never_started_nag;
   while (!is_terminal(state())) {
     const bool nag_first = nag && (!deadline || *nag < *deadline);
-    auto st = wait_on(waiters, lk, nag_first ? nag : deadline);
+    auto st = wait_on(waiters, lk, nag_first ? nag : deadline, {"job", nullptr, id_, true});
     if (st == wait_status::timed_out && nag_first) {
       nag.reset();
       // Still under mu and not ended: the owner is alive for the call.

@@ -239,7 +239,7 @@ bool pool_core::waitall_until(std::optional<clock::time_point> deadline, bool wi
   if (!started_) nag = clock::now() + never_started_nag;
   while (!done()) {
     const bool nag_first = nag && (!deadline || *nag < *deadline);
-    auto st = wait_on(idle_waiters_, lk, nag_first ? nag : deadline);
+    auto st = wait_on(idle_waiters_, lk, nag_first ? nag : deadline, {"waitall", this});
     if (st == wait_status::timed_out && nag_first) {
       nag.reset();
       if (started_) continue;

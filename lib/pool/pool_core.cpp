@@ -55,6 +55,7 @@ pool_core::pool_core(task_pool& owner, pool_options o, fiberpool::runtime* share
 }
 
 pool_core::~pool_core() {
+  listed_.leave();  // prometheus_text() and dump_jobs() stop looking before the pool winds down
   if (state() != pool_state::stopped) {
     try {
       terminate();
@@ -168,9 +169,15 @@ std::vector<job_info> pool_core::jobs() const {
         j.group = rec->extras->group;
       }
       j.state = rec->state();
-      if (rec->site.load(std::memory_order_acquire)) {  // started: started_at is written
+      if (fiber_site* site = rec->site.load(std::memory_order_acquire)) {  // started: started_at is written
         j.started_at = rec->started_at;
         describe_activity(j, *rec, threads, now);
+        // The site is alive while mu_ is held: the job's end clears rec->site under mu_ first.
+        if (auto w = waiting_now(*site)) {
+          j.waiting_on = std::move(w->what);
+          j.waiting_since = w->since;
+          j.waiting_until = w->until;
+        }
       }
       out.push_back(std::move(j));
     });

@@ -18,12 +18,15 @@
 #include <fiberpool/detail/wait.hpp>
 #include <fiberpool/options.hpp>
 #include <fiberpool/event_loop.hpp>
+#include <fiberpool/metrics.hpp>
 #include <fiberpool/runtime.hpp>
 #include <fiberpool/signals.hpp>
 #include <fiberpool/sync.hpp>
 #include <fiberpool/timer.hpp>
 #include <fiberpool/types.hpp>
 
+#include "base/live_registry.hpp"
+#include "base/log_histogram.hpp"
 #include "pool/ended_log.hpp"
 #include "pool/group_state.hpp"
 #include "pool/live_table.hpp"
@@ -131,6 +134,12 @@ class pool_core {
   std::size_t free_slots() const;
   pool_info info() const;
   std::vector<job_info> jobs() const;
+  pool_stats stats() const;  // pool_stats.cpp
+  // for_each_live: calls f for every live pool of the process (see base::live_registry).
+  template <class F>
+  static void for_each_live(F&& f) {
+    base::live_registry<pool_core>::instance().for_each(std::forward<F>(f));
+  }
   std::size_t num_processes() const;
 
   task_pool& self;
@@ -175,6 +184,7 @@ class pool_core {
   void complete(job_record& rec, job_state end, slot_kind slot, bool decide_kill = false) noexcept;
   job_record* record_end(job_record& rec, job_state end, slot_kind slot, bool decide_kill = false) noexcept;
   bool ends_quietly(const job_record& rec) const noexcept;
+  void record_run_time(std::uint64_t started_tick) noexcept;  // into timings_, at the job's end
   // report_failure: log_failures' line for a failed job (out of line: off the job-end path).
   [[gnu::noinline]] void report_failure(const job_record& rec) noexcept;
   void arm_limits(job_record& rec);
@@ -246,6 +256,11 @@ class pool_core {
   job_record* queue_tail_ = nullptr;
   live_table live_;                               // each entry holds the pool's reference
   std::array<std::size_t, 6> ended_{};            // indexed by job_state
+  // pool_stats' counters, under mu_ like the rest of admission (no extra synchronisation per job).
+  std::uint64_t applied_ = 0;
+  std::uint64_t started_count_ = 0;
+  std::uint64_t inline_runs_ = 0;
+  std::uint64_t rejected_ = 0;
   wait_list room_waiters_;                        // overflow::block submitters
   wait_list slot_waiters_;                        // wait_for_free_slot()
   wait_list idle_waiters_;                        // waitall / stop / gather_and_close
@@ -257,6 +272,11 @@ class pool_core {
   std::map<std::string, std::unique_ptr<group_state>, std::less<>> groups_;
   fiberpool::event stopped_;                      // set once state_ is stopped
   stall_report stalls_{*this};                    // listens to rtc_ (stall_warning > 0)
+  // Queue wait and run time (pool_stats), recorded without mu_ by the thread a job starts or ends on.
+  enum timing : std::size_t { queue_wait, run_time };
+  base::sharded_histograms<2> timings_;
+  // Last: the pool is visible to prometheus_text() and dump_jobs() once everything above is made.
+  base::live_registry<pool_core>::membership listed_{this};
 };
 
 // current_job: the job running on the calling fiber, or null.

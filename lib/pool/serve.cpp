@@ -218,7 +218,7 @@ bool serve_state::accept_one() {
 
 void serve_state::back_off() {
   parker p;
-  if (park_cancellable(p, clock::now() + accept_backoff) == wait_status::cancelled) raise_cancellation();
+  if (park_cancellable(p, clock::now() + accept_backoff, {"accept back-off"}) == wait_status::cancelled) raise_cancellation();
 }
 
 void serve_state::finish() noexcept {

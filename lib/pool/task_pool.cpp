@@ -37,6 +37,7 @@ std::size_t task_pool::waiting() const { return core_->waiting(); }
 std::size_t task_pool::free() const { return core_->free_slots(); }
 pool_info task_pool::info() const { return core_->info(); }
 std::vector<job_info> task_pool::jobs() const { return core_->jobs(); }
+pool_stats task_pool::stats() const { return core_->stats(); }
 signal_bus& task_pool::signals() { return core_->signals; }
 fiberpool::timer& task_pool::timer() { return core_->timer(); }
 const std::string& task_pool::name() const { return core_->opts.name; }

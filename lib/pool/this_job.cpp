@@ -24,7 +24,7 @@ void sleep_for(clock::duration d) { sleep_until(clock::now() + d); }
 void sleep_until(clock::time_point t) {
   detail::raise_cancellation();
   detail::parker p;
-  while (detail::park_cancellable(p, t) != detail::wait_status::timed_out) detail::raise_cancellation();
+  while (detail::park_cancellable(p, t, {"sleep"}) != detail::wait_status::timed_out) detail::raise_cancellation();
 }
 
 void check_cancelled() { detail::raise_cancellation(); }

@@ -66,7 +66,7 @@ class timer_core : public std::enable_shared_from_this<timer_core> {
   void wait_idle() {
     std::unique_lock lk(mu_);
     while (running_ > 0) {
-      if (wait_on(idle_waiters_, lk, std::nullopt) == wait_status::cancelled) {
+      if (wait_on(idle_waiters_, lk, std::nullopt, {"timer actions", this}) == wait_status::cancelled) {
         lk.unlock();
         raise_cancellation();
         lk.lock();

@@ -253,6 +253,12 @@ pool_info process_core::info() const {
   return i;
 }
 
+pool_stats process_core::stats() const {
+  pool_stats s = const_cast<task_pool&>(parent_).stats();
+  s.info = info();
+  return s;
+}
+
 std::vector<job_info> process_core::jobs() const {
   auto out = const_cast<task_pool&>(parent_).jobs();
   std::lock_guard lk(mu_);

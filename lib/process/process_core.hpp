@@ -68,6 +68,7 @@ class process_core {
   std::size_t num_processes() const;
   pool_info info() const;
   std::vector<job_info> jobs() const;
+  pool_stats stats() const;
   std::vector<int> worker_pids() const;
 
   // check_apply: std::invalid_argument for an unknown task or a payload above max_payload.

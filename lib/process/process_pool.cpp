@@ -52,6 +52,7 @@ std::size_t process_pool::running() const { return core_->parent().running(); }
 std::size_t process_pool::waiting() const { return core_->parent().waiting(); }
 pool_info process_pool::info() const { return core_->info(); }
 std::vector<job_info> process_pool::jobs() const { return core_->jobs(); }
+pool_stats process_pool::stats() const { return core_->stats(); }
 std::vector<int> process_pool::worker_pids() const { return core_->worker_pids(); }
 signal_bus& process_pool::signals() { return core_->parent().signals(); }
 void process_pool::register_with_event_loop(event_loop& loop) { core_->register_with_event_loop(loop); }

@@ -123,7 +123,7 @@ void runtime_core::carry_tasks(carrier_queue& home) noexcept {
     // The task may block on one still queued: other carriers must be on the way for those.
     make_carriers(*from, carriers);
     while (t) {
-      set_task_start_time(slice_start + base::tick_clock::span_of(now_tick - slice_tick));
+      set_task_start_time(slice_start + base::tick_clock::span_of(now_tick - slice_tick), now_tick);
       t = t->run();
       now_tick = base::tick_clock::now();
       if (this_thread().state->slot != slice_slot ||

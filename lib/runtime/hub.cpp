@@ -27,11 +27,14 @@ std::size_t runtime_core::run_hub_duties(thread_state& ts) {
     start_fiber(t);
     ++done;
   }
-  if (ts.timers.size() > 0)
-    for (auto& fire : ts.timers.take_due(clock::now())) {
-      fire();
+  if (ts.timers.size() > 0) {
+    const auto now = clock::now();
+    for (auto& due : ts.timers.take_due(now)) {
+      lag_.record(0, static_cast<std::uint64_t>(std::chrono::nanoseconds(now - due.when).count()));
+      due.fire();
       ++done;
     }
+  }
   return done;
 }
 

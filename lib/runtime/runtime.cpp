@@ -22,6 +22,7 @@ int runtime::poll_fd() const { return core_->poll_fd(); }
 std::size_t runtime::run_ready() { return core_->run_ready(); }
 std::optional<clock::time_point> runtime::next_deadline() const { return core_->next_deadline(); }
 bool runtime::hosted() const noexcept { return core_->hosted(); }
+runtime_stats runtime::stats() const { return core_->stats(); }
 
 runtime* runtime::current() noexcept {
   auto* core = detail::runtime_core::current();

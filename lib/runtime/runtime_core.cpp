@@ -51,6 +51,7 @@ runtime_core* runtime_core::current() noexcept { return this_thread().core; }
 
 [[gnu::tls_model("initial-exec")]] thread_local std::uint32_t tl_thread_index = 0;
 [[gnu::tls_model("initial-exec")]] thread_local std::atomic<clock::rep> tl_task_start{0};
+[[gnu::tls_model("initial-exec")]] thread_local std::atomic<std::uint64_t> tl_task_start_tick{0};
 
 runtime_core::runtime_core(runtime& owner, runtime_options opts)
     : owner_(owner),
@@ -89,6 +90,7 @@ runtime_core::~runtime_core() {
                "another thread\n", stderr);
     std::abort();
   }
+  listed_.leave();  // before anything prometheus_text() reads goes
   stalls_.reset();  // its pools are gone, and leaving threads need no watching
   stopping_.store(true);
   driver_.reset();  // leaves the host's loop before the runtime it drives goes

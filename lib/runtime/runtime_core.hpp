@@ -15,8 +15,11 @@
 #include <fiberpool/detail/parker.hpp>
 #include <fiberpool/detail/task.hpp>
 #include <fiberpool/detail/timer_handle.hpp>
+#include <fiberpool/metrics.hpp>
 #include <fiberpool/runtime.hpp>
 
+#include "base/live_registry.hpp"
+#include "base/log_histogram.hpp"
 #include "hub/io_poller.hpp"
 #include "hub/offload.hpp"
 #include "hub/timer_queue.hpp"
@@ -39,6 +42,8 @@ class carrier_queue;
 // Atomic (relaxed: a plain move on x86) only because ThreadSanitizer takes each fiber for a thread
 // of its own and would call the carriers of one thread racing writers.
 [[gnu::tls_model("initial-exec")]] extern thread_local std::atomic<clock::rep> tl_task_start;
+// The same instant in base::tick_clock ticks, for spans measured from it (a job's run time).
+[[gnu::tls_model("initial-exec")]] extern thread_local std::atomic<std::uint64_t> tl_task_start_tick;
 
 // Fibers are created only on the runtime's own threads: a task submitted from anywhere else goes
 // into a thread's inbox and that thread's hub fiber (its main fiber) starts it. The hub also fires
@@ -79,8 +84,18 @@ class runtime_core {
   static clock::time_point task_start_time() noexcept {
     return clock::time_point(clock::duration(tl_task_start.load(std::memory_order_relaxed)));
   }
-  static void set_task_start_time(clock::time_point t) noexcept {
+  static std::uint64_t task_start_tick() noexcept { return tl_task_start_tick.load(std::memory_order_relaxed); }
+  static void set_task_start_time(clock::time_point t, std::uint64_t tick) noexcept {
     tl_task_start.store(t.time_since_epoch().count(), std::memory_order_relaxed);
+    tl_task_start_tick.store(tick, std::memory_order_relaxed);
+  }
+
+  // stats: runtime::stats() (runtime_stats.cpp).
+  runtime_stats stats() const;
+  // for_each_live: calls f for every live runtime of the process (see base::live_registry).
+  template <class F>
+  static void for_each_live(F&& f) {
+    base::live_registry<runtime_core>::instance().for_each(std::forward<F>(f));
   }
 
   // Stalls (stall_watch.hpp): a pool hears of scheduler threads held by one fiber past `warning`.
@@ -164,6 +179,10 @@ class runtime_core {
   std::unique_ptr<host_state> host_;  // hosted runtimes only
   event_loop* driven_by_ = nullptr;     // drive_from()
   std::unique_ptr<loop_driver> driver_;
+  // How late the hub fired due timers (runtime_stats::lag_seconds), per thread.
+  base::sharded_histograms<1> lag_;
+  // Last: the runtime is visible to prometheus_text() once everything above is made.
+  base::live_registry<runtime_core>::membership listed_{this};
 };
 
 // check_stack_size: throws std::invalid_argument, naming `option`, for a stack size outside

@@ -140,6 +140,7 @@ void algorithm::suspend_until(std::chrono::steady_clock::time_point const& deadl
   if (!workers_.go_idle(self_)) return;
   watch_gate::thread_idle(self_);
   bool io_ready = self_.idle.wait_until(deadline);
+  worker_slot::count(self_.wakeups);
   workers_.gate.thread_busy(self_);
   workers_.leave_idle(self_);
   if (io_ready) poll_io();

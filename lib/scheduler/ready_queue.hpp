@@ -70,6 +70,7 @@ class ready_queue {
   // steal: a non-pinned context for another thread, charged to this queue (charge()).
   context* steal() noexcept;
   bool empty() const noexcept { return size_.load(std::memory_order_relaxed) == 0; }
+  std::size_t size() const noexcept { return size_.load(std::memory_order_relaxed); }
   // stealable: contexts a thief could take (non-pinned), as a hint for idling decisions.
   std::size_t stealable() const noexcept { return stealable_.load(std::memory_order_seq_cst); }
 

@@ -49,7 +49,10 @@ context* worker_set::steal(worker_slot& thief) noexcept {
   for (std::size_t k = 1; k < used; ++k) {
     worker_slot& victim = slots_[(thief.index + k) % used];
     if (victim.state.load(std::memory_order_relaxed) == slot_state::unused) continue;
-    if (context* ctx = victim.ready.steal()) return ctx;
+    if (context* ctx = victim.ready.steal()) {
+      worker_slot::count(thief.steals);
+      return ctx;
+    }
   }
   return nullptr;
 }

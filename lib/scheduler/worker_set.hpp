@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "scheduler/idle_waker.hpp"
@@ -53,6 +54,13 @@ struct worker_slot {
   // thread: the runtime's index for the thread on this slot (what on_thread_start saw); set
   // before the thread starts, read by the watchdog.
   std::atomic<std::size_t> thread{0};
+  // For runtime::stats(), written only by the slot's thread (a plain load and store): ready
+  // fibers it took from other threads' queues, and times it woke from its idle epoll_wait.
+  std::atomic<std::uint64_t> steals{0};
+  std::atomic<std::uint64_t> wakeups{0};
+  static void count(std::atomic<std::uint64_t>& c) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
 
   // host: changes `hosted`. Only the slot's own thread calls it (Boost runs awakened() and
   // pick_next() on the thread a fiber is attached to), so a plain load and store do: no locked

@@ -29,7 +29,7 @@ bool event::wait_until(clock::time_point t) {
   if (t != clock::time_point::max()) deadline = t;
   std::unique_lock lk(mu_);
   while (!set_) {
-    auto st = detail::wait_on(waiters_, lk, deadline);
+    auto st = detail::wait_on(waiters_, lk, deadline, {"event", this});
     if (st == detail::wait_status::cancelled) {
       lk.unlock();
       detail::raise_cancellation();

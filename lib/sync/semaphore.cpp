@@ -25,7 +25,7 @@ bool semaphore::acquire_until(std::optional<clock::time_point> deadline) {
   }
   for (;;) {
     // release() hands the permit over by notifying: `notified` means we own one.
-    auto st = detail::wait_on(waiters_, lk, deadline);
+    auto st = detail::wait_on(waiters_, lk, deadline, {"semaphore", this});
     if (st == detail::wait_status::notified) return true;
     if (st == detail::wait_status::timed_out) return false;
     lk.unlock();

@@ -1,26 +1,40 @@
 // wait_list and wait_on: every fiberpool wait (sync types, job ends, admission, sleeps) ends here.
 #include <fiberpool/detail/wait.hpp>
 
+#include <cstdio>
+
 namespace fiberpool::detail {
 namespace {
 
 bool cancel_pending(fiber_site* site) noexcept { return site && site->current && site->current->cancel_requested(); }
 
-// park_as: parks `p` where a canceller of the calling job can wake it. True if unparked.
-bool park_as(fiber_site* site, parker& p, std::optional<clock::time_point> deadline) noexcept {
+// park_as: parks `p` where a canceller of the calling job can wake it, and where jobs() and
+// dump_jobs() can see what it waits for (`why`, since `since`). True if unparked.
+bool park_as(fiber_site* site, parker& p, std::optional<clock::time_point> deadline, const wait_reason& why,
+             clock::time_point since) noexcept {
   if (site) {
     // The canceller stores its request before taking site->mu, so checking under the lock cannot
     // miss a request that did not see us parked.
     std::lock_guard lk(site->mu);
     if (cancel_pending(site)) return true;
     site->parked = &p;
+    site->waiting = &why;
+    site->waiting_since = since;
+    site->waiting_until = deadline;
   }
   bool woken = p.park_until(deadline);
   if (site) {
     std::lock_guard lk(site->mu);
     site->parked = nullptr;
+    site->waiting = nullptr;
   }
   return woken;
+}
+
+// wait_start: when a wait of a job began (a wait woken stale and parked again keeps it); outside
+// jobs nobody reads it, and the clock is not read.
+clock::time_point wait_start(const fiber_site* site) noexcept {
+  return site && site->current ? clock::now() : clock::time_point{};
 }
 
 bool passed(std::optional<clock::time_point> deadline) noexcept { return deadline && clock::now() >= *deadline; }
@@ -61,15 +75,16 @@ std::size_t wait_list::wake_all() noexcept {
 }
 
 wait_status wait_on(wait_list& list, std::unique_lock<spin_mutex>& lk, std::optional<clock::time_point> deadline,
-                    void* slot) noexcept {
+                    const wait_reason& why, void* slot) noexcept {
   fiber_site* site = this_fiber_site();
+  const clock::time_point since = wait_start(site);
   waiter w;
   w.slot = slot;
   for (;;) {
     if (cancel_pending(site)) return wait_status::cancelled;
     list.push_back(w);
     lk.unlock();
-    park_as(site, w.park, deadline);
+    park_as(site, w.park, deadline, why, since);
     lk.lock();
     // A notification wins over a cancel or timeout that raced with it, so a hand-off (a value,
     // a permit) is never lost.
@@ -81,11 +96,12 @@ wait_status wait_on(wait_list& list, std::unique_lock<spin_mutex>& lk, std::opti
   }
 }
 
-wait_status park_cancellable(parker& p, std::optional<clock::time_point> deadline) noexcept {
+wait_status park_cancellable(parker& p, std::optional<clock::time_point> deadline, const wait_reason& why) noexcept {
   fiber_site* site = this_fiber_site();
+  const clock::time_point since = wait_start(site);
   for (;;) {
     if (cancel_pending(site)) return wait_status::cancelled;
-    bool woken = park_as(site, p, deadline);
+    bool woken = park_as(site, p, deadline, why, since);
     if (cancel_pending(site)) return wait_status::cancelled;
     if (woken) return wait_status::notified;
     if (passed(deadline)) return wait_status::timed_out;
@@ -98,5 +114,32 @@ void raise_cancellation() {
 }
 
 bool cancel_requested() noexcept { return cancel_pending(this_fiber_site()); }
+
+std::optional<wait_snapshot> waiting_now(fiber_site& site) {
+  wait_reason why;
+  wait_snapshot w;
+  {
+    std::lock_guard lk(site.mu);
+    if (!site.waiting) return std::nullopt;
+    why = *site.waiting;  // the reason lives on the parked fiber's stack: copied under the lock
+    w.since = site.waiting_since;
+    w.until = site.waiting_until;
+  }
+  w.what = describe_wait(why);
+  return w;
+}
+
+std::string describe_wait(const wait_reason& why) {
+  std::string s = why.what;
+  if (why.numbered) {
+    s += ' ';
+    s += std::to_string(why.number);
+  } else if (why.object) {
+    char addr[32];
+    std::snprintf(addr, sizeof addr, " @%p", why.object);
+    s += addr;
+  }
+  return s;
+}
 
 }  // namespace fiberpool::detail

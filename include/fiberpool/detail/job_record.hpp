@@ -136,12 +136,15 @@ class job_record : public task, public cancellable {
   std::unique_ptr<job_extras> extras;
   std::unique_ptr<job_locals> locals;    // job_local<T> values; only the job itself touches them
   std::exception_ptr error;              // failed / terminated: what get() rethrows
+  // started_at: when it started. While it waits in the pool's queue: when it was queued (the
+  // queue wait is measured from it at the start).
   clock::time_point started_at{};
   std::uint32_t thread = 0;              // the runtime thread it started on, or was last seen
                                          // running on (job_info::thread); once site is set,
                                          // guarded by the owner's lock
   std::atomic<std::uint32_t> cancel{0};  // cancel_kind in the low byte, signal above it
   bool is_inline = false;               // runs on the fiber of the job that applied it
+  bool was_queued = false;              // waited in the pool's queue (started_at said since when)
   bool ending = false;                  // its end is being recorded; guarded by the owner's lock
   bool soft_raised = false;             // the soft limit was raised once (only the job reads it)
   std::uint8_t kills_raised = 0;        // kill deliveries, counted to 2 (only the job touches it)

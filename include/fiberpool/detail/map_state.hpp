@@ -56,7 +56,7 @@ class map_state final : public end_listener {
       {
         std::unique_lock lk(mu_);
         while (!(room = unfinished_ + (holds_outcomes() && bounded_ ? unconsumed_ : 0) < window_) &&
-               wait_on(feeder_waiters_, lk, std::nullopt) != wait_status::cancelled) {
+               wait_on(feeder_waiters_, lk, std::nullopt, {"map room", this}) != wait_status::cancelled) {
         }
       }
       detail::raise_cancellation();
@@ -159,7 +159,7 @@ class map_state final : public end_listener {
         return e;
       }
       if (finished_ && unfinished_ == 0 && q.empty()) return std::nullopt;
-      if (wait_on(consumer_waiters_, lk, std::nullopt) == wait_status::cancelled) {
+      if (wait_on(consumer_waiters_, lk, std::nullopt, {"map result", this}) == wait_status::cancelled) {
         lk.unlock();
         detail::raise_cancellation();
         lk.lock();

@@ -1,7 +1,9 @@
 // The one cancellable wait every fiberpool wait goes through: parker, waiter lists, fiber sites.
 #pragma once
 
+#include <cstdint>
 #include <optional>
+#include <string>
 #include <mutex>
 
 #include <fiberpool/detail/parker.hpp>
@@ -22,11 +24,26 @@ class cancellable {
   ~cancellable() = default;
 };
 
+// wait_reason: what a suspended job waits for, as job_info::waiting_on and dump_jobs() show it:
+// "event @0x...", "read fd 7", "job 12", "sleep". Made on the waiting fiber's stack by the
+// cancellation point and pointed at by the fiber's site while it is parked, so recording a wait
+// costs a few stores and a clock read, never a string.
+struct wait_reason {
+  const char* what = "";         // static text, e.g. "event", "read fd", "job"
+  const void* object = nullptr;  // shown as an address: the event, semaphore or channel
+  std::uint64_t number = 0;      // shown as a number when `numbered`: the fd, the job id
+  bool numbered = false;
+};
+
 // The per-fiber state a canceller needs to wake a job suspended in a wait. Lives as the fiber's
 // Boost.Fiber properties; `current` is null while the fiber runs no job.
 struct fiber_site {
   spin_mutex mu;
   parker* parked = nullptr;         // guarded by mu
+  // While parked (guarded by mu): what the fiber waits for, since when, and until when.
+  const wait_reason* waiting = nullptr;
+  clock::time_point waiting_since{};
+  std::optional<clock::time_point> waiting_until;
   cancellable* current = nullptr;   // written only by the fiber itself
   // hosts_jobs: `current` is a pool's job record. False on a map's feeder fiber, whose `current`
   // is the feeder: cancellable like a job, but no job (this_job::id() is 0 there).
@@ -82,12 +99,25 @@ enum class wait_status { notified, timed_out, cancelled };
 // wait_on: links a waiter into `list`, releases `lk`, and waits until notified, the deadline, or a
 // cancel request for the calling job. Returns with `lk` held and the waiter unlinked. Never throws:
 // on `cancelled` the caller undoes what it must and then calls raise_cancellation().
-// `slot` is stored in the waiter for the notifier (a value cell, a grant flag).
+// `slot` is stored in the waiter for the notifier (a value cell, a grant flag). `why` is what the
+// wait shows in job_info::waiting_on while it lasts.
 wait_status wait_on(wait_list& list, std::unique_lock<spin_mutex>& lk,
-                    std::optional<clock::time_point> deadline, void* slot = nullptr) noexcept;
+                    std::optional<clock::time_point> deadline, const wait_reason& why,
+                    void* slot = nullptr) noexcept;
 
 // park_cancellable: waits on a private parker (sleep) until the deadline or a cancel request.
-wait_status park_cancellable(parker& p, std::optional<clock::time_point> deadline) noexcept;
+wait_status park_cancellable(parker& p, std::optional<clock::time_point> deadline, const wait_reason& why) noexcept;
+
+// describe_wait: the text job_info::waiting_on shows for `why`.
+std::string describe_wait(const wait_reason& why);
+
+// waiting_now: what the fiber of `site` is parked on now, if it is parked at a cancellation point.
+struct wait_snapshot {
+  std::string what;
+  clock::time_point since;
+  std::optional<clock::time_point> until;
+};
+std::optional<wait_snapshot> waiting_now(fiber_site& site);
 
 // raise_cancellation: throws the calling job's pending kill or soft time limit; no-op outside jobs
 // or when nothing is pending. Every cancellation point ends with it.
