@@ -5,7 +5,9 @@
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +32,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include <fiberpool/asio.hpp>
+#include <fiberpool/control.hpp>
 #include <fiberpool/fiberpool.hpp>
 #include <fiberpool/process_pool.hpp>
 
@@ -711,4 +714,51 @@ TEST_CASE("the destructor leaves no worker process behind, even with jobs runnin
     pids = pool.worker_pids();
   }
   for (int p : pids) CHECK_FALSE(process_exists(p));
+}
+
+namespace {
+
+// control_ask: one request over a control socket, the reply line (a plain blocking client).
+std::string control_ask(const std::string& path, const std::string& request) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  const std::string line = request + "\n";
+  REQUIRE(::send(fd, line.data(), line.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(line.size()));
+  std::string reply;
+  char c;
+  while (::recv(fd, &c, 1, 0) == 1 && c != '\n') reply += c;
+  ::close(fd);
+  return reply;
+}
+
+}  // namespace
+
+TEST_CASE("process_pool: stats(), prometheus_text() and the control socket count its jobs and processes") {
+  fp::process_pool pool(small(1, 2));
+  pool.start();
+  CHECK(pool.apply("echo", "x").get() == "x");
+  auto s = pool.stats();
+  CHECK(s.applied == 1);
+  CHECK(s.run_seconds.count == 1);
+  CHECK(s.info.succeeded == 1);
+  CHECK(fp::prometheus_text().find("fiberpool_pool_applied_total{pool=\"test\"} 1\n") != std::string::npos);
+
+  fp::runtime rt;
+  fp::control_options co;
+  co.path = "/tmp/fiberpool-test-pp-" + std::to_string(::getpid()) + ".sock";
+  fp::control_server server(rt, co);
+  // grow counts worker processes, not the inner pool's slots (processes x jobs_per_process).
+  const std::string grown = control_ask(co.path, R"({"cmd":"grow","pool":"test","n":1})");
+  CAPTURE(grown);
+  CHECK(grown.find(R"("counts":"processes")") != std::string::npos);
+  CHECK(grown.find(R"("limit_before":1)") != std::string::npos);
+  CHECK(pool.num_processes() == 2);
+  CHECK(pool.info().limit == 4);
+  const std::string stats = control_ask(co.path, R"({"cmd":"stats","pool":"test"})");
+  CHECK(stats.find(R"("applied":1)") != std::string::npos);
+  CHECK(stats.find(R"("succeeded":1)") != std::string::npos);
+  pool.stop();
 }

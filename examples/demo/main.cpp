@@ -17,7 +17,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fiberpool/control.hpp>
 #include <fiberpool/fiberpool.hpp>
+#include <fiberpool/metrics_http.hpp>
 
 #include "command_line.hpp"
 #include "console.hpp"
@@ -275,6 +277,34 @@ std::vector<demo::timeline_row> drive(const run_context& c, const demo::progress
   return timeline;
 }
 
+// ctl_path: fiberpool-ctl as built beside this demo (build/tools/fiberpool-ctl), else the one on PATH.
+std::string ctl_path() {
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    std::string dir(self, static_cast<std::size_t>(n));
+    dir = dir.substr(0, dir.rfind('/'));  // build/examples/demo
+    std::string built = dir + "/../../tools/fiberpool-ctl/fiberpool-ctl";
+    if (char real[4096]; ::realpath(built.c_str(), real) && ::access(real, X_OK) == 0) return real;
+  }
+  return "fiberpool-ctl";
+}
+
+// operator_commands: what to paste into a second terminal while the demo runs.
+void print_operator_commands(const fiberpool::control_server& control, const fiberpool::metrics_server& metrics,
+                             double seconds) {
+  const std::string ctl = ctl_path() + " -s " + control.path();
+  std::printf("operate the server from a second terminal while it runs (%.0f s; --seconds 60 for longer):\n"
+              "    %s inspect active echo-server\n"
+              "    %s stats\n"
+              "    %s dump\n"
+              "    %s grow echo-server 100\n"
+              "    curl -s http://127.0.0.1:%u/metrics\n"
+              "    curl -s http://127.0.0.1:%u/jobs\n",
+              seconds, ctl.c_str(), ctl.c_str(), ctl.c_str(), ctl.c_str(), metrics.port(), metrics.port());
+  std::fflush(stdout);
+}
+
 // wait_until_served: the stuck client's connection is being served (its job is in jobs()), so that
 // it holds a slot from the start, as a hung client of a real server would. false after `patience`.
 bool wait_until_served(task_pool& server_pool, const demo::load_generator& load, clock::duration patience) {
@@ -305,6 +335,13 @@ int run(const demo::demo_options& opts, const log_ptr& log, bool terminal) {
 
   task_pool server_pool(pool_options_for("echo-server", limits.initial, opts.threads, log));
   task_pool load_pool(pool_options_for("load", opts.connections + 1, opts.threads, log));
+  // An operator's view of the running server: fiberpool-ctl over a Unix socket (this uid only) and
+  // Prometheus over HTTP on loopback, both served by fibers of the server pool's own runtime.
+  fiberpool::control_options control_opts;
+  control_opts.path = "/tmp/fiberpool-demo-" + std::to_string(::getpid()) + ".sock";
+  fiberpool::control_server control(server_pool.runtime(), control_opts);
+  fiberpool::metrics_server metrics(server_pool.runtime(), "127.0.0.1", 0);
+  print_operator_commands(control, metrics, opts.seconds);
   log_pool_signals(server_pool, log, server_ledger);
   log_pool_signals(load_pool, log, load_ledger);
 

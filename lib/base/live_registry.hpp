@@ -8,10 +8,12 @@
 
 namespace fiberpool::base {
 
-// prometheus_text() and dump_jobs() show every live runtime and pool of the process: each one
-// adds itself when made and removes itself first thing when destroyed. for_each() holds the
-// registry's lock while it calls `f`, so an object being destroyed waits in remove() until the
-// view has finished with it; `f` must not make or destroy objects of the same kind.
+// prometheus_text(), dump_jobs() and the control socket see every live runtime and pool of the
+// process: each one adds itself when made and removes itself first thing when destroyed.
+// for_each() holds the registry's lock while it calls `f`, so an object being destroyed on another
+// thread waits in remove() until `f` is done with it. The lock is recursive and `f` walks a copy,
+// each object looked up again before its call, so `f` may make or destroy objects of the same kind
+// (a control command's grow() runs pool_resized receivers, which may).
 template <class T>
 class live_registry {
  public:
@@ -28,10 +30,19 @@ class live_registry {
     auto it = std::find(items_.begin(), items_.end(), p);
     if (it != items_.end()) items_.erase(it);
   }
+  // with_lock: f() while no for_each() is under way (what a view may use must not change under it).
+  template <class F>
+  void with_lock(F&& f) {
+    std::lock_guard lk(mu_);
+    f();
+  }
+  // for_each: f(object) for every live object, oldest first.
   template <class F>
   void for_each(F&& f) {
     std::lock_guard lk(mu_);
-    for (T* p : items_) f(*p);
+    const std::vector<T*> snapshot = items_;
+    for (T* p : snapshot)
+      if (std::find(items_.begin(), items_.end(), p) != items_.end()) f(*p);
   }
 
  // membership: adds `p` for as long as it lives; leave() removes it sooner (first thing in the
@@ -51,7 +62,7 @@ class live_registry {
   };
 
  private:
-  std::mutex mu_;
+  std::recursive_mutex mu_;
   std::vector<T*> items_;
 };
 

@@ -17,10 +17,8 @@ slot_registry& registry() noexcept {
   return *r;
 }
 
-// The slot + 1, so that zero-initialised (constinit, no TLS wrapper call) means "none yet";
-// `dead` once the holder below is destroyed.
+// Past max_thread_slots: the holder below is destroyed, or no slot was left.
 constexpr std::size_t dead = max_thread_slots + 2;
-[[gnu::tls_model("initial-exec")]] constinit thread_local std::size_t tl_slot_plus_one = 0;
 
 struct slot_holder {
   std::size_t slot;
@@ -33,7 +31,12 @@ struct slot_holder {
   }
 };
 
-[[gnu::noinline]] std::size_t take_slot() noexcept {
+}  // namespace
+
+// Zero-initialised (constinit: no TLS wrapper call) means "none yet".
+[[gnu::tls_model("initial-exec")]] constinit thread_local std::size_t tl_slot_plus_one = 0;
+
+std::size_t take_thread_slot() noexcept {
   if (tl_slot_plus_one == dead) return no_thread_slot;
   std::size_t s = no_thread_slot;
   {
@@ -54,14 +57,6 @@ struct slot_holder {
   static thread_local slot_holder holder(s);
   tl_slot_plus_one = s + 1;
   return s;
-}
-
-}  // namespace
-
-std::size_t thread_slot() noexcept {
-  const std::size_t v = tl_slot_plus_one;
-  if (v - 1 < max_thread_slots) [[likely]] return v - 1;
-  return take_slot();
 }
 
 }  // namespace fiberpool::base

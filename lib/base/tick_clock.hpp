@@ -52,4 +52,12 @@ inline std::chrono::nanoseconds span_of(std::uint64_t ticks) noexcept {
   return std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(ticks) * ns_per_tick()));
 }
 
+// ns_of: span_of() in whole nanoseconds, with a fixed-point multiply instead of floating point
+// (a job's run time is converted at every job's end).
+__extension__ using uint128 = unsigned __int128;  // GCC's and Clang's, on 64-bit targets
+inline std::uint64_t ns_of(std::uint64_t ticks) noexcept {
+  static const std::uint64_t ns_per_tick_q32 = static_cast<std::uint64_t>(ns_per_tick() * 4294967296.0);
+  return static_cast<std::uint64_t>((static_cast<uint128>(ticks) * ns_per_tick_q32) >> 32);
+}
+
 }  // namespace fiberpool::base::tick_clock

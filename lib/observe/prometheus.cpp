@@ -14,6 +14,7 @@
 
 #include <fiberpool/diagnostics.hpp>
 
+#include "observe/pool_names.hpp"
 #include "pool/pool_core.hpp"
 #include "runtime/runtime_core.hpp"
 
@@ -40,15 +41,10 @@ std::string number(double v) {
   return fmt::format("{}", v);
 }
 
-// Several pools (or runtimes) of one name get "web", "web#2", "web#3", so that no two series of a
-// family carry the same labels (Prometheus rejects duplicates).
 std::vector<std::string> unique_names(const std::vector<std::string>& names) {
   std::map<std::string, int> seen;
   std::vector<std::string> out;
-  for (const auto& n : names) {
-    int k = ++seen[n];
-    out.push_back(k == 1 ? n : n + "#" + std::to_string(k));
-  }
+  for (const auto& n : names) out.push_back(observe::shown_name(seen, n));
   return out;
 }
 
@@ -114,6 +110,12 @@ void write_pools(exposition& x, const std::vector<pool_row>& pools) {
   gauge_family(x, pools, "fiberpool_pool_rejected_total", "counter",
                "apply() calls refused: pool full (overflow::reject), closed or locked.",
                [](const S& s) { return s.rejected; });
+  gauge_family(x, pools, "fiberpool_pool_workers_replaced_total", "counter",
+               "process_pool: workers that exited and were replaced (0 for a task_pool).",
+               [](const S& s) { return s.info.workers_replaced; });
+  gauge_family(x, pools, "fiberpool_pool_workers_lost_total", "counter",
+               "process_pool: workers that died with jobs or unasked (0 for a task_pool).",
+               [](const S& s) { return s.info.workers_lost; });
   if (pools.empty()) return;
   x.family("fiberpool_pool_ended_total", "counter", "Jobs ended, by end state.");
   for (const auto& p : pools) {
@@ -175,7 +177,7 @@ std::string prometheus_text() {
   std::vector<runtime_stats> runtime_snaps;
   detail::pool_core::for_each_live([&](detail::pool_core& p) {
     pool_names.push_back(p.opts.name);
-    pool_snaps.push_back(p.stats());
+    pool_snaps.push_back(p.facade() ? p.facade()->stats() : p.stats());
   });
   detail::runtime_core::for_each_live([&](detail::runtime_core& r) {
     runtime_names.push_back(r.options().name);

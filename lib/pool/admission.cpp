@@ -200,6 +200,7 @@ job_record* pool_core::take_startable() noexcept {
     leave_queue(*rec);
     ++running_;
     ++started_count_;
+    ++queued_starts_;
     rec->state_.store(job_state::running, std::memory_order_release);
     if (last) last->next_queued = rec;
     else first = rec;

@@ -64,7 +64,9 @@ job_record* pool_core::execute(job_record& rec, fiber_site& site, slot_kind slot
   // Kept here, not in the record: the job runs within this frame, and a record stays as small as
   // it can (a million blocked jobs hold a million records).
   const std::uint64_t started_tick = carried ? runtime_core::task_start_tick() : base::tick_clock::now();
-  timings_.record(queue_wait, rec.was_queued ? span_ns(start - rec.started_at) : 0);
+  // Only a job that waited in the queue is timed here: the others waited 0, and stats() counts
+  // them from started_count_ - queued_starts_ without a record per job.
+  if (rec.was_queued) timings_.record(queue_wait, span_ns(start - rec.started_at));
   rec.started_at = start;
   rec.thread = static_cast<std::uint32_t>(runtime_core::thread_index());
   // Published without the pool's lock (one lock less per job, and the one two threads fought over
@@ -91,13 +93,16 @@ job_record* pool_core::execute(job_record& rec, fiber_site& site, slot_kind slot
   }
   // job_local<T> values end with the job, on its fiber, before anyone hears of the end.
   rec.locals.reset();
-  record_run_time(started_tick);
   site.current = rec.inline_parent;
   // The end is decided under the lock that terminate_job() takes, so a kill either lands here
   // or finds the job ending and returns false: it is never accepted and then ignored. With no
   // on_ended and no job_ended receiver, nothing runs between the decision and the recording:
   // complete() does both under one lock.
-  if (ends_quietly(rec)) return record_end(rec, end, slot, true);
+  const bool quiet = ends_quietly(rec);
+  // A carried job that ends quietly lends its end time to its carrier, which would read the
+  // counter again a few hundred nanoseconds later (runtime_core::job_end_tick()).
+  record_run_time(started_tick, carried && quiet);
+  if (quiet) return record_end(rec, end, slot, true);
   // Once `ending` is set no canceller touches the request again, so it can be read after unlocking.
   {
     std::lock_guard lk(mu_);
@@ -113,13 +118,13 @@ job_record* pool_core::execute(job_record& rec, fiber_site& site, slot_kind slot
   return record_end(rec, end, slot);
 }
 
-void pool_core::record_run_time(std::uint64_t started_tick) noexcept {
-  // Ticks, not the clock: 15 ns a job where steady_clock costs 36 (base/tick_clock.hpp). A job that
-  // moved threads while it ran reads another core's counter, in step with its own where the
-  // counter is invariant; one that reads lower counts 0.
-  const std::uint64_t now = base::tick_clock::now();
+void pool_core::record_run_time(std::uint64_t started_tick, bool lend_to_carrier) noexcept {
+  // Ticks, not the clock: 15 ns where steady_clock costs 36 (base/tick_clock.hpp), and lent to the
+  // carrier, not even that. A job that moved threads while it ran reads another core's counter, in
+  // step with its own where the counter is invariant; one that reads lower counts 0.
+  const std::uint64_t now = lend_to_carrier ? runtime_core::job_end_tick() : base::tick_clock::now();
   const std::uint64_t ticks = now > started_tick ? now - started_tick : 0;
-  timings_.record(run_time, static_cast<std::uint64_t>(base::tick_clock::span_of(ticks).count()));
+  timings_.record(run_time, base::tick_clock::ns_of(ticks));
 }
 
 bool pool_core::ends_quietly(const job_record& rec) const noexcept {

@@ -51,6 +51,22 @@ struct pool_token {
   pool_core* pool = nullptr;
 };
 
+// pool_facade: the operations the control socket and prometheus_text() ask of a pool, answered by
+// the object a pool is the inside of when there is one: a process_pool, whose size is processes
+// (its inner pool's limit is processes x jobs_per_process) and whose stats count workers. Set by
+// that owner (a layer above) for as long as it lives.
+class pool_facade {
+ public:
+  virtual void grow(std::size_t n) = 0;
+  virtual void shrink(std::size_t n) = 0;
+  virtual void resize(std::size_t n) = 0;
+  virtual std::size_t size() const = 0;  // what grow/shrink/resize count: processes
+  virtual pool_stats stats() const = 0;
+
+ protected:
+  ~pool_facade() = default;
+};
+
 // One mutex (mu_) guards admission, the live-job table and the counters; no code holding it ever
 // waits or calls out (callbacks and signals run after it is released).
 class pool_core {
@@ -135,6 +151,13 @@ class pool_core {
   pool_info info() const;
   std::vector<job_info> jobs() const;
   pool_stats stats() const;  // pool_stats.cpp
+  // facade: the owner's view of this pool, if it is the inside of a process_pool; null otherwise.
+  // Set before the pool is shared, cleared before the owner goes.
+  // Under the registry's lock, which views hold while they use a pool: clearing it waits for them.
+  pool_facade* facade() const noexcept { return facade_.load(std::memory_order_acquire); }
+  void set_facade(pool_facade* f) {
+    base::live_registry<pool_core>::instance().with_lock([&] { facade_.store(f, std::memory_order_release); });
+  }
   // for_each_live: calls f for every live pool of the process (see base::live_registry).
   template <class F>
   static void for_each_live(F&& f) {
@@ -184,7 +207,9 @@ class pool_core {
   void complete(job_record& rec, job_state end, slot_kind slot, bool decide_kill = false) noexcept;
   job_record* record_end(job_record& rec, job_state end, slot_kind slot, bool decide_kill = false) noexcept;
   bool ends_quietly(const job_record& rec) const noexcept;
-  void record_run_time(std::uint64_t started_tick) noexcept;  // into timings_, at the job's end
+  // record_run_time: into timings_, at the job's end; with lend_to_carrier, the end's counter
+  // reading goes to the carrier as its next "now" too.
+  void record_run_time(std::uint64_t started_tick, bool lend_to_carrier) noexcept;
   // report_failure: log_failures' line for a failed job (out of line: off the job-end path).
   [[gnu::noinline]] void report_failure(const job_record& rec) noexcept;
   void arm_limits(job_record& rec);
@@ -259,6 +284,7 @@ class pool_core {
   // pool_stats' counters, under mu_ like the rest of admission (no extra synchronisation per job).
   std::uint64_t applied_ = 0;
   std::uint64_t started_count_ = 0;
+  std::uint64_t queued_starts_ = 0;  // of those, jobs that waited in the queue first
   std::uint64_t inline_runs_ = 0;
   std::uint64_t rejected_ = 0;
   wait_list room_waiters_;                        // overflow::block submitters
@@ -275,6 +301,7 @@ class pool_core {
   // Queue wait and run time (pool_stats), recorded without mu_ by the thread a job starts or ends on.
   enum timing : std::size_t { queue_wait, run_time };
   base::sharded_histograms<2> timings_;
+  std::atomic<pool_facade*> facade_{nullptr};
   // Last: the pool is visible to prometheus_text() and dump_jobs() once everything above is made.
   base::live_registry<pool_core>::membership listed_{this};
 };

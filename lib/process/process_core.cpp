@@ -63,9 +63,13 @@ process_core::process_core(process_pool_options opts)
     throw error("fiberpool: process_pool '" + opts_.name + "' made in a worker process: main() must call "
                 "fiberpool::run_if_worker(argc, argv) first (after registering tasks) and return its exit code");
   services_done_.set();
+  // The control socket and prometheus_text() see the inner pool; through this, they grow and
+  // count the process pool itself.
+  core_of(parent_).set_facade(this);
 }
 
 process_core::~process_core() {
+  core_of(parent_).set_facade(nullptr);
   if (parent_.state() != pool_state::stopped) terminate();
   let_workers_go(true);
   wait_workers_gone(std::nullopt);
@@ -230,6 +234,12 @@ void process_core::shrink(std::size_t n) {
     if (l->now == worker_link::phase::ready || l->now == worker_link::phase::starting) candidates.push_back(l.get());
   std::sort(candidates.begin(), candidates.end(), [](auto* a, auto* b) { return a->busy < b->busy; });
   for (std::size_t i = 0; i < candidates.size() && keeping() > target_; ++i) let_go(*candidates[i]);
+}
+
+void process_core::resize(std::size_t processes) {
+  const std::size_t now = num_processes();
+  if (processes > now) grow(processes - now);
+  else if (processes < now) shrink(now - processes);
 }
 
 std::size_t process_core::num_processes() const {

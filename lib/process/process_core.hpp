@@ -16,6 +16,7 @@
 #include <fiberpool/sync.hpp>
 #include <fiberpool/task_pool.hpp>
 
+#include "pool/pool_core.hpp"
 #include "process/frames.hpp"
 
 namespace fiberpool::detail {
@@ -51,7 +52,7 @@ struct worker_link {
   ~worker_link();
 };
 
-class process_core {
+class process_core : public pool_facade {
  public:
   explicit process_core(process_pool_options opts);
   ~process_core();
@@ -63,12 +64,15 @@ class process_core {
   void restart();
   bool did_start_ok() const;
   void register_with_event_loop(event_loop& loop);
-  void grow(std::size_t n);
-  void shrink(std::size_t n);
+  // pool_facade: also what the control socket calls on the inner pool.
+  void grow(std::size_t n) override;
+  void shrink(std::size_t n) override;
+  void resize(std::size_t processes) override;
+  std::size_t size() const override { return num_processes(); }
   std::size_t num_processes() const;
   pool_info info() const;
   std::vector<job_info> jobs() const;
-  pool_stats stats() const;
+  pool_stats stats() const override;
   std::vector<int> worker_pids() const;
 
   // check_apply: std::invalid_argument for an unknown task or a payload above max_payload.

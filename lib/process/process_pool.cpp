@@ -42,11 +42,7 @@ std::function<std::string(const std::string&)> process_pool::remote_call(std::st
 bool process_pool::terminate_job(job_id id, int signal) { return core_->parent().terminate_job(id, signal); }
 void process_pool::grow(std::size_t n) { core_->grow(n); }
 void process_pool::shrink(std::size_t n) { core_->shrink(n); }
-void process_pool::resize(std::size_t processes) {
-  std::size_t now = core_->num_processes();
-  if (processes > now) grow(processes - now);
-  else if (processes < now) shrink(now - processes);
-}
+void process_pool::resize(std::size_t processes) { core_->resize(processes); }
 std::size_t process_pool::num_processes() const { return core_->num_processes(); }
 std::size_t process_pool::running() const { return core_->parent().running(); }
 std::size_t process_pool::waiting() const { return core_->parent().waiting(); }

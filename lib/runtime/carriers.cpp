@@ -125,7 +125,7 @@ void runtime_core::carry_tasks(carrier_queue& home) noexcept {
     while (t) {
       set_task_start_time(slice_start + base::tick_clock::span_of(now_tick - slice_tick), now_tick);
       t = t->run();
-      now_tick = base::tick_clock::now();
+      now_tick = task_end_tick();
       if (this_thread().state->slot != slice_slot ||
           slice_slot->resumed.load(std::memory_order_relaxed) != slice_resumed) {
         // The task was switched out and the thread served others meanwhile: that was the turn a

@@ -52,6 +52,7 @@ runtime_core* runtime_core::current() noexcept { return this_thread().core; }
 [[gnu::tls_model("initial-exec")]] thread_local std::uint32_t tl_thread_index = 0;
 [[gnu::tls_model("initial-exec")]] thread_local std::atomic<clock::rep> tl_task_start{0};
 [[gnu::tls_model("initial-exec")]] thread_local std::atomic<std::uint64_t> tl_task_start_tick{0};
+[[gnu::tls_model("initial-exec")]] thread_local std::atomic<std::uint64_t> tl_task_end_tick{0};
 
 runtime_core::runtime_core(runtime& owner, runtime_options opts)
     : owner_(owner),

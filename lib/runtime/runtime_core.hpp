@@ -20,6 +20,7 @@
 
 #include "base/live_registry.hpp"
 #include "base/log_histogram.hpp"
+#include "base/tick_clock.hpp"
 #include "hub/io_poller.hpp"
 #include "hub/offload.hpp"
 #include "hub/timer_queue.hpp"
@@ -44,6 +45,8 @@ class carrier_queue;
 [[gnu::tls_model("initial-exec")]] extern thread_local std::atomic<clock::rep> tl_task_start;
 // The same instant in base::tick_clock ticks, for spans measured from it (a job's run time).
 [[gnu::tls_model("initial-exec")]] extern thread_local std::atomic<std::uint64_t> tl_task_start_tick;
+// A reading of the counter the current task left for its carrier at its end (0: none).
+[[gnu::tls_model("initial-exec")]] extern thread_local std::atomic<std::uint64_t> tl_task_end_tick;
 
 // Fibers are created only on the runtime's own threads: a task submitted from anywhere else goes
 // into a thread's inbox and that thread's hub fiber (its main fiber) starts it. The hub also fires
@@ -88,6 +91,22 @@ class runtime_core {
   static void set_task_start_time(clock::time_point t, std::uint64_t tick) noexcept {
     tl_task_start.store(t.time_since_epoch().count(), std::memory_order_relaxed);
     tl_task_start_tick.store(tick, std::memory_order_relaxed);
+    tl_task_end_tick.store(0, std::memory_order_relaxed);  // a reading left by another task is not ours
+  }
+  // job_end_tick: reads the counter at a job's end (its run time's end) and leaves the reading for
+  // the carrier, which reads the counter after every task (carriers.cpp) and takes this one
+  // instead: one reading, 15 ns, less per job. Only for a task that returns to its carrier soon
+  // after, without running user code in between (a quietly ending job: no on_ended).
+  static std::uint64_t job_end_tick() noexcept {
+    const std::uint64_t now = base::tick_clock::now();
+    tl_task_end_tick.store(now, std::memory_order_relaxed);
+    return now;
+  }
+  // task_end_tick: what the task that just returned left, or a fresh reading. A task started on
+  // this thread since (the job was suspended meanwhile) cleared it.
+  static std::uint64_t task_end_tick() noexcept {
+    const std::uint64_t left = tl_task_end_tick.load(std::memory_order_relaxed);
+    return left ? left : base::tick_clock::now();
   }
 
   // stats: runtime::stats() (runtime_stats.cpp).

@@ -1,7 +1,10 @@
 // wait_list and wait_on: every fiberpool wait (sync types, job ends, admission, sleeps) ends here.
 #include <fiberpool/detail/wait.hpp>
 
+#include <chrono>
 #include <cstdio>
+
+#include "base/tick_clock.hpp"
 
 namespace fiberpool::detail {
 namespace {
@@ -11,7 +14,7 @@ bool cancel_pending(fiber_site* site) noexcept { return site && site->current &&
 // park_as: parks `p` where a canceller of the calling job can wake it, and where jobs() and
 // dump_jobs() can see what it waits for (`why`, since `since`). True if unparked.
 bool park_as(fiber_site* site, parker& p, std::optional<clock::time_point> deadline, const wait_reason& why,
-             clock::time_point since) noexcept {
+             std::uint64_t since) noexcept {
   if (site) {
     // The canceller stores its request before taking site->mu, so checking under the lock cannot
     // miss a request that did not see us parked.
@@ -19,7 +22,7 @@ bool park_as(fiber_site* site, parker& p, std::optional<clock::time_point> deadl
     if (cancel_pending(site)) return true;
     site->parked = &p;
     site->waiting = &why;
-    site->waiting_since = since;
+    site->waiting_since_tick = since;
     site->waiting_until = deadline;
   }
   bool woken = p.park_until(deadline);
@@ -32,10 +35,8 @@ bool park_as(fiber_site* site, parker& p, std::optional<clock::time_point> deadl
 }
 
 // wait_start: when a wait of a job began (a wait woken stale and parked again keeps it); outside
-// jobs nobody reads it, and the clock is not read.
-clock::time_point wait_start(const fiber_site* site) noexcept {
-  return site && site->current ? clock::now() : clock::time_point{};
-}
+// jobs nobody reads it, and the counter is not read.
+std::uint64_t wait_start(const fiber_site* site) noexcept { return site && site->current ? base::tick_clock::now() : 0; }
 
 bool passed(std::optional<clock::time_point> deadline) noexcept { return deadline && clock::now() >= *deadline; }
 
@@ -77,7 +78,7 @@ std::size_t wait_list::wake_all() noexcept {
 wait_status wait_on(wait_list& list, std::unique_lock<spin_mutex>& lk, std::optional<clock::time_point> deadline,
                     const wait_reason& why, void* slot) noexcept {
   fiber_site* site = this_fiber_site();
-  const clock::time_point since = wait_start(site);
+  const std::uint64_t since = wait_start(site);
   waiter w;
   w.slot = slot;
   for (;;) {
@@ -98,7 +99,7 @@ wait_status wait_on(wait_list& list, std::unique_lock<spin_mutex>& lk, std::opti
 
 wait_status park_cancellable(parker& p, std::optional<clock::time_point> deadline, const wait_reason& why) noexcept {
   fiber_site* site = this_fiber_site();
-  const clock::time_point since = wait_start(site);
+  const std::uint64_t since = wait_start(site);
   for (;;) {
     if (cancel_pending(site)) return wait_status::cancelled;
     bool woken = park_as(site, p, deadline, why, since);
@@ -118,13 +119,19 @@ bool cancel_requested() noexcept { return cancel_pending(this_fiber_site()); }
 std::optional<wait_snapshot> waiting_now(fiber_site& site) {
   wait_reason why;
   wait_snapshot w;
+  std::uint64_t since_tick;
   {
     std::lock_guard lk(site.mu);
     if (!site.waiting) return std::nullopt;
     why = *site.waiting;  // the reason lives on the parked fiber's stack: copied under the lock
-    w.since = site.waiting_since;
+    since_tick = site.waiting_since_tick;
     w.until = site.waiting_until;
   }
+  // Counted back from now: the counter's rate is calibrated roughly (tick_clock.hpp), so an
+  // hour-long wait may be shown a few seconds off; nobody reads it to the microsecond.
+  const std::uint64_t now_tick = base::tick_clock::now();
+  w.since = clock::now() - std::chrono::duration_cast<clock::duration>(
+                               base::tick_clock::span_of(now_tick > since_tick ? now_tick - since_tick : 0));
   w.what = describe_wait(why);
   return w;
 }
