@@ -1,14 +1,17 @@
 // control_server (issue 13): the Unix socket's security (mode 0600, SO_PEERCRED before a byte is
 // read, stale sockets), every command, read_only, bad input and its bounds, and a fuzz run.
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <string>
 #include <memory>
 #include <vector>
 
+#include <boost/fiber/operations.hpp>
 #include <boost/json.hpp>
 #include <poll.h>
 #include <sys/socket.h>
@@ -402,7 +405,7 @@ TEST_CASE("control socket fuzz: random and mutated lines and half-open connectio
       ++answered;
     }
     // Half-open: connected, half a request sent, never finished nor closed (until the end).
-    if (half_open.size() < 8) {
+    if (half_open.size() < 12) {  // of the 16 connection slots
       half_open.push_back(std::make_unique<client>(path));
       half_open.back()->send(R"({"cmd":"pi)");
     }
@@ -423,4 +426,147 @@ TEST_CASE("control socket fuzz: random and mutated lines and half-open connectio
   ev.set();
   held.get();
   pool.stop();
+}
+
+namespace {
+
+// run_ctl: fiberpool-ctl (as built, FIBERPOOL_CTL) with `args`; its exit status, stdout and stderr.
+struct ctl_result {
+  int status = -1;
+  std::string out, err;
+};
+
+ctl_result run_ctl(const std::string& args) {
+  const char* ctl = std::getenv("FIBERPOOL_CTL");
+  REQUIRE_MESSAGE(ctl, "FIBERPOOL_CTL is not set: run this suite through meson test");
+  const std::string err_file = "/tmp/fiberpool-test-ctl-" + std::to_string(::getpid()) + ".err";
+  ctl_result r;
+  FILE* p = ::popen((std::string(ctl) + " " + args + " 2>" + err_file).c_str(), "r");
+  REQUIRE(p);
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int st = ::pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  if (FILE* e = std::fopen(err_file.c_str(), "r")) {
+    while ((n = std::fread(buf, 1, sizeof buf, e)) > 0) r.err.append(buf, n);
+    std::fclose(e);
+  }
+  ::unlink(err_file.c_str());
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("fiberpool-ctl: tables, --json, and exit status 0 / 1 (refused, reason on stderr) / 2 (usage)") {
+  if (std::getenv("FIBERPOOL_UNDER_VALGRIND")) {
+    MESSAGE("skipped under valgrind: the tool is a separate program, run by the other test runs");
+    return;
+  }
+  const auto path = socket_path("ctl");
+  fiberpool::runtime rt;
+  auto o = pool_opts(1, 4);
+  o.name = "web";
+  fiberpool::task_pool pool(rt, o);
+  pool.start();
+  fiberpool::event ev;
+  fiberpool::job_options jo;
+  jo.name = "fetch";
+  auto held = pool.apply(jo, [&] { ev.wait(); });
+  REQUIRE(eventually([&] { return !pool.jobs().empty() && !pool.jobs().front().waiting_on.empty(); }));
+  fiberpool::control_server server(rt, opts_for(path));
+  const std::string s = "-s " + path + " ";
+
+  auto ping = run_ctl(s + "ping");
+  CHECK(ping.status == 0);
+  CHECK(ping.out == "pong from pid " + std::to_string(::getpid()) + "\n");
+
+  auto stats = run_ctl(s + "stats web");
+  CAPTURE(stats.out);
+  CHECK(stats.status == 0);
+  CHECK(stats.out.rfind("POOL  STATE    LIMIT  RUNNING  QUEUED  APPLIED", 0) == 0);
+  CHECK(stats.out.find("\nweb   running  4      1        0       1 ") != std::string::npos);
+
+  auto active = run_ctl(s + "inspect active web");
+  CAPTURE(active.out);
+  CHECK(active.status == 0);
+  CHECK(active.out.find("WAITING ON") != std::string::npos);
+  CHECK(active.out.find("fetch") != std::string::npos);
+  CHECK(active.out.find("event @") != std::string::npos);
+
+  auto json_stats = run_ctl("--json " + s + "stats web");
+  CHECK(json_stats.status == 0);
+  boost::system::error_code ec;
+  auto v = json::parse(json_stats.out, ec);
+  REQUIRE_FALSE(ec);
+  CHECK(v.at("pools").as_array().at(0).at("pool").as_string() == "web");
+
+  auto grown = run_ctl(s + "grow web 3");
+  CHECK(grown.status == 0);
+  CHECK(grown.out == "pool web: limit 4 -> 7\n");
+  CHECK(pool.limit() == 7);
+
+  auto refused = run_ctl(s + "grow nope 3");
+  CHECK(refused.status == 1);
+  CHECK(refused.err.find("no pool named \"nope\"") != std::string::npos);
+  CHECK(refused.out.empty());
+
+  auto killed = run_ctl(s + "terminate " + std::to_string(held.id()) + " KILL");
+  CHECK(killed.status == 0);
+  CHECK(killed.out == "job " + std::to_string(held.id()) + ": kill sent (signal 9)\n");
+  CHECK_THROWS_AS(held.get(), fiberpool::job_terminated);
+
+  CHECK(run_ctl(s).status == 2);                       // no command
+  CHECK(run_ctl(s + "grow web many").status == 2);     // N is no number
+  CHECK(run_ctl(s + "inspect everything").status == 2);
+  CHECK(run_ctl(s + "terminate 1 SIGBOGUS").status == 2);
+  auto nobody = run_ctl("-s /tmp/fiberpool-no-such.sock ping");
+  CHECK(nobody.status == 1);
+  CHECK(nobody.err.find("cannot connect") != std::string::npos);
+  CHECK(pool.limit() == 7);
+  ev.set();
+  pool.stop();
+}
+
+TEST_CASE("control socket: half-open connections are closed after idle_timeout and cannot hold every slot") {
+  const auto path = socket_path("idle");
+  fiberpool::runtime rt;
+  auto o = opts_for(path);
+  o.max_connections = 2;
+  o.idle_timeout = std::chrono::milliseconds(200);
+  fiberpool::control_server server(rt, o);
+  client a(path), b(path);
+  a.send(R"({"cmd":"pi)");  // half a line, never finished
+  // Both slots taken: a third connection waits, and is served once the idle ones are closed.
+  client c(path);
+  CHECK(ok(c.ask(R"({"cmd":"ping"})")));
+  CHECK(a.line() == "");  // closed by the server
+  CHECK(b.line() == "");
+}
+
+TEST_CASE("control socket: answers while jobs keep every scheduler thread busy") {
+  with_threads([](std::size_t threads) {
+    const auto path = socket_path("busy");
+    fiberpool::runtime rt(threads_opts(threads));
+    auto po = pool_opts(threads, 16);
+    po.name = "spin";
+    fiberpool::task_pool pool(rt, po);
+    pool.start();
+    std::atomic<bool> stop{false};
+    std::vector<fiberpool::job<void>> spinners;
+    // CPU-bound jobs on every thread, which only yield: the control server's fibers share the
+    // threads with them, as any fiber of the runtime does.
+    for (std::size_t i = 0; i < 4 * threads; ++i)
+      spinners.push_back(pool.apply([&] {
+        while (!stop.load()) boost::this_fiber::yield();
+      }));
+    fiberpool::control_server server(rt, opts_for(path));
+    client c(path);
+    for (int i = 0; i < 20; ++i) CHECK(ok(c.ask(R"({"cmd":"ping"})")));
+    auto active = c.ask(R"({"cmd":"inspect","what":"active","pool":"spin"})");
+    CHECK(active.at("jobs").as_array().size() == 4 * threads);
+    stop = true;
+    for (auto& j : spinners) j.get();
+    pool.stop();
+  });
 }

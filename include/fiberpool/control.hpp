@@ -1,6 +1,7 @@
 // control_server: Celery's remote control (inspect / control) for fiberpool, over a Unix socket.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -25,6 +26,9 @@ struct control_options {
   std::size_t max_line_bytes = 64 * 1024;       // a longer request line is refused and the connection closed
   std::size_t max_requests_per_second = 100;    // per connection; past it, requests are refused
   std::size_t max_connections = 16;             // served at once; more wait in the listen backlog
+  // idle_timeout: a connection that sends nothing (or only part of a line) for this long is
+  // closed, so that half-open peers cannot hold every connection slot.
+  std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
 };
 
 // control_server: serves the protocol below on fibers of `rt` (an acceptor and one job per

@@ -90,6 +90,8 @@ struct control_server::state {
 
   static pool_options pool_opts(const control_options& o) {
     if (o.max_line_bytes < 64) throw std::invalid_argument("fiberpool: control_options::max_line_bytes must be at least 64");
+    if (o.idle_timeout <= std::chrono::milliseconds::zero())
+      throw std::invalid_argument("fiberpool: control_options::idle_timeout must be positive");
     if (o.max_requests_per_second == 0)
       throw std::invalid_argument("fiberpool: control_options::max_requests_per_second must be at least 1");
     pool_options p;
@@ -149,6 +151,7 @@ void control_server::state::accept_loop() {
 
 void control_server::state::serve(int fd) {
   io::tcp_stream conn(fd);  // any connected stream socket: owns and closes fd
+  conn.set_timeout(opts.idle_timeout);
   std::string pending;
   std::array<char, 4096> chunk;
   // A token bucket per connection: max_requests_per_second, in bursts of as many.
@@ -168,7 +171,12 @@ void control_server::state::serve(int fd) {
               R"( bytes); connection closed"})");
         return;
       }
-      std::size_t n = conn.read_some(std::as_writable_bytes(std::span(chunk)));
+      std::size_t n;
+      try {
+        n = conn.read_some(std::as_writable_bytes(std::span(chunk)));
+      } catch (const timed_out&) {
+        return;  // idle past idle_timeout: the slot goes to someone who talks
+      }
       if (n == 0) return;
       pending.append(chunk.data(), n);
     }
