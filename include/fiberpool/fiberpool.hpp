@@ -2,6 +2,7 @@
 #pragma once
 
 #include <fiberpool/autoscaled_pool.hpp>
+#include <fiberpool/control.hpp>
 #include <fiberpool/diagnostics.hpp>
 #include <fiberpool/errors.hpp>
 #include <fiberpool/event_loop.hpp>
@@ -10,6 +11,7 @@
 #include <fiberpool/job_local.hpp>
 #include <fiberpool/log.hpp>
 #include <fiberpool/metrics.hpp>
+#include <fiberpool/metrics_http.hpp>
 #include <fiberpool/options.hpp>
 #include <fiberpool/process_pool.hpp>
 #include <fiberpool/result_stream.hpp>
