@@ -760,5 +760,17 @@ TEST_CASE("process_pool: stats(), prometheus_text() and the control socket count
   const std::string stats = control_ask(co.path, R"({"cmd":"stats","pool":"test"})");
   CHECK(stats.find(R"("applied":1)") != std::string::npos);
   CHECK(stats.find(R"("succeeded":1)") != std::string::npos);
+
+  // dump_jobs() and inspect show the worker running a job, as process_pool::jobs() does.
+  auto slow = pool.apply("sleep", "60000");
+  while (pool.jobs().empty() || pool.jobs()[0].worker_pid == 0) std::this_thread::sleep_for(1ms);
+  const std::string pid = std::to_string(pool.jobs()[0].worker_pid);
+  CAPTURE(pid);
+  CHECK(fp::dump_jobs().find(" in worker pid " + pid + "\n") != std::string::npos);
+  const std::string active = control_ask(co.path, R"({"cmd":"inspect","what":"active","pool":"test"})");
+  CAPTURE(active);
+  CHECK(active.find("\"worker_pid\":" + pid) != std::string::npos);
+  CHECK(pool.terminate_job(slow.id()));
+  CHECK_THROWS(slow.get());
   pool.stop();
 }

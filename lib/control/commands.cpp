@@ -154,7 +154,7 @@ json::object run(const json::object& req, bool read_only) {
     const auto now = clock::now();
     json::array jobs;
     each_pool(optional_string(req, "pool"), [&](const std::string& shown, pool_core& p) {
-      for (const auto& j : p.jobs())
+      for (const auto& j : p.facade() ? p.facade()->jobs() : p.jobs())
         if ((what == "queued") == (j.state == job_state::queued)) jobs.emplace_back(job_json(shown, j, now));
     });
     return {{"ok", true}, {"jobs", std::move(jobs)}};

@@ -43,7 +43,7 @@ std::string dump_jobs() {
     std::vector<job_info> jobs;
   };
   std::vector<pool_dump> pools;
-  detail::pool_core::for_each_live([&](detail::pool_core& p) { pools.push_back({p.info(), p.jobs()}); });
+  detail::pool_core::for_each_live([&](detail::pool_core& p) { pools.push_back({p.info(), p.facade() ? p.facade()->jobs() : p.jobs()}); });
   const auto now = clock::now();
   std::string out;
   std::size_t total = 0;

@@ -62,6 +62,7 @@ class pool_facade {
   virtual void resize(std::size_t n) = 0;
   virtual std::size_t size() const = 0;  // what grow/shrink/resize count: processes
   virtual pool_stats stats() const = 0;
+  virtual std::vector<job_info> jobs() const = 0;  // with the worker pid of each running job
 
  protected:
   ~pool_facade() = default;

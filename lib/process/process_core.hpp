@@ -71,7 +71,7 @@ class process_core : public pool_facade {
   std::size_t size() const override { return num_processes(); }
   std::size_t num_processes() const;
   pool_info info() const;
-  std::vector<job_info> jobs() const;
+  std::vector<job_info> jobs() const override;
   pool_stats stats() const override;
   std::vector<int> worker_pids() const;
 
